@@ -1,0 +1,10 @@
+"""Breaking Adam: the AMSGrad paper's counterexamples as Hydra sweeps tracked in MLflow."""
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# ${project_root:} in conf/ resolves to this checkout, so every job writes to one store.
+OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)

@@ -1,0 +1,183 @@
+"""One job: build the run from its config, track it in MLflow, run an engine, log the outcome.
+
+The glue between the config (a DictConfig, no Hydra runtime needed), the engines (`runner`,
+`fast_engine`) and the store (`tracking`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from src import PROJECT_ROOT, tracking
+from src.regret import DIVERGED, FINISHED, INTERRUPTED, RunResult
+from src.runner import RunSpec, run_torch
+from src.schedules import make_scheduler
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class JobFailed(RuntimeError):
+    """A job's run ended FAILED (e.g. diverged); its run in the store says why."""
+
+
+def build_spec(cfg: DictConfig) -> RunSpec:
+    return RunSpec(fn=instantiate(cfg.fn), projection=instantiate(cfg.projection),
+                   steps=int(cfg.steps), replicates=int(cfg.replicates), seed=int(cfg.seed),
+                   x0=float(cfg.x0), dtype=DTYPES[cfg.dtype], log_points=int(cfg.log.points))
+
+
+def optimizer_factory(cfg: DictConfig, fused: bool = True) -> Callable:
+    """The configured optimizer as a partial over params, fused where torch offers it on CPU."""
+    make = instantiate(cfg.optim)
+    target = make.func
+    if fused and "fused" in inspect.signature(target).parameters and "fused" not in make.keywords:
+        return partial(make, fused=True)
+    return make
+
+
+def optimizer_name(cfg: DictConfig) -> str:
+    return str(cfg.optim._target_).rsplit(".", 1)[-1]
+
+
+def run_engine(cfg: DictConfig, spec: RunSpec, progress: Callable[[int], None] | None
+               ) -> tuple[str, RunResult]:
+    """Run on the engine `cfg.engine` asks for; returns (engine that ran, result)."""
+    from src import fast_engine  # noqa: PLC0415  (numba import is slow; only when needed)
+
+    engine = cfg.get("engine", "auto")
+    if engine != "torch":
+        why_not = fast_engine.unsupported(cfg, spec)
+        if why_not is None:
+            return "fast", fast_engine.run_fast(spec, fast_engine.settings(cfg), progress)
+        if engine == "fast":
+            raise ValueError(f"engine=fast: {why_not}")
+    schedule = cfg.get("schedule", {}).get("name", "constant")
+    result = run_torch(spec, optimizer_factory(cfg), partial(make_scheduler, schedule)
+                       if schedule != "constant" else None,
+                       autograd=bool(cfg.get("autograd", False)), progress=progress)
+    return "torch", result
+
+
+def git_state() -> dict[str, str]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = "true" if git("status", "--porcelain", "--untracked-files=no") else "false"
+    return {"mlflow.source.git.commit": commit, "git_dirty": dirty}
+
+
+def run_params(cfg: DictConfig) -> dict[str, Any]:
+    """The flattened resolved config, with the store's URI redacted."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    tree.pop("hydra", None)
+    flat = tracking.flatten(tree)
+    flat["tracking.uri"] = tracking.redact(str(cfg.tracking.uri))
+    flat["optim.class"] = optimizer_name(cfg)
+    return flat
+
+
+def make_progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """A tqdm bar on an interactive terminal for long runs; nothing in CI or logs."""
+    if total < 200_000 or not sys.stderr.isatty() or os.environ.get("CI"):
+        return None, lambda: None
+    from tqdm import tqdm  # noqa: PLC0415
+
+    bar = tqdm(total=total, unit="step", unit_scale=True, leave=False)
+    return bar.update, bar.close
+
+
+def run_job(cfg: DictConfig, parent_run_id: str | None = None, run_name: str | None = None,
+            hydra_dir: Path | None = None) -> RunResult:
+    """Build, track and run one job; raise JobFailed if its run ended FAILED."""
+    spec = build_spec(cfg)
+    client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
+    tags = {**git_state(), "torch_version": torch.__version__, "seed": str(cfg.seed),
+            "optimizer": optimizer_name(cfg)}
+    run_id = tracking.start_run(client, experiment, run_name or _default_name(cfg), tags,
+                                parent_run_id)
+    try:
+        tracking.log_params(client, run_id, run_params(cfg))
+        progress, close = make_progress(spec.steps)
+        try:
+            engine, result = run_engine(cfg, spec, progress)
+        finally:
+            close()
+        tracking.set_tags(client, run_id, {"engine": engine})
+        log_result(client, run_id, cfg, result, hydra_dir)
+    except KeyboardInterrupt:
+        _end(client, run_id, parent_run_id, "KILLED")
+        raise
+    except BaseException as error:
+        tracking.set_tags(client, run_id, {"error": f"{type(error).__name__}: {error}"[:5000]})
+        _end(client, run_id, parent_run_id, "FAILED")
+        raise
+    if result.status == INTERRUPTED:
+        _end(client, run_id, parent_run_id, "KILLED")
+        raise KeyboardInterrupt
+    if result.status == DIVERGED:
+        tracking.set_tags(client, run_id, {"failure.step": str(result.steps_done + 1),
+                                           "failure.reason": result.reason})
+        _end(client, run_id, parent_run_id, "FAILED")
+        raise JobFailed(f"{run_name or _default_name(cfg)}: diverged: {result.reason}")
+    tracking.end_run(client, run_id, "FINISHED")
+    result.info["run_id"] = run_id
+    return result
+
+
+def _default_name(cfg: DictConfig) -> str:
+    return f"{cfg.optim._target_.rsplit('.', 1)[-1]}-{cfg.fn._target_.rsplit('.', 1)[-1]}"
+
+
+def _end(client: Any, run_id: str, parent_run_id: str | None, status: str) -> None:
+    tracking.end_run(client, run_id, status)
+    if parent_run_id:
+        tracking.end_run(client, parent_run_id, status)
+
+
+def log_result(client: Any, run_id: str, cfg: DictConfig, result: RunResult,
+               hydra_dir: Path | None) -> None:
+    """Metric histories (replicate means), final metrics, and the artifacts of a run."""
+    steps = result.log_steps.tolist()
+    tracking.log_histories(client, run_id, steps, {
+        "x": result.x.mean(1).tolist(), "avg_regret": result.avg_regret.mean(1).tolist()})
+    finals = {"final_x": float(result.final_x.mean()),
+              "final_regret": float(result.final_regret.mean()),
+              "final_avg_regret": float(result.final_avg_regret.mean()),
+              "steps_per_second": result.steps_done / max(result.elapsed, 1e-9),
+              "steps_done": float(result.steps_done)}
+    tracking.log_metrics(client, run_id, finals, step=result.steps_done)
+    with tempfile.TemporaryDirectory() as folder:
+        npz = Path(folder) / "trajectory.npz"
+        np.savez(npz, log_steps=result.log_steps, x=result.x, avg_regret=result.avg_regret,
+                 final_x=result.final_x, final_regret=result.final_regret)
+        config = Path(folder) / "config.yaml"
+        config.write_text(OmegaConf.to_yaml(_without_hydra(cfg), resolve=True))
+        files = [(npz, None), (config, None)]
+        if hydra_dir is not None and (hydra_dir / ".hydra").is_dir():
+            files.append((hydra_dir / ".hydra", ".hydra"))
+        tracking.log_files(client, run_id, files)
+
+
+def _without_hydra(cfg: DictConfig) -> DictConfig:
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    tree.pop("hydra", None)
+    tree["tracking"]["uri"] = tracking.redact(str(cfg.tracking.uri))
+    return OmegaConf.create(tree)

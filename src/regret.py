@@ -1,0 +1,111 @@
+"""Regret bookkeeping shared by the engines, and the result of a run.
+
+R_t = Σ_{s≤t} f_s(x_s) − min_{x∈F} Σ_{s≤t} f_s(x), computed exactly for the realised sequence: the
+loss sums are kept in float64 whatever the iterate's dtype, and the comparator is the closed-form
+best fixed point of the summed quadratic (`functions.best_fixed_loss`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from src.functions import Coefficients, best_fixed_loss
+
+FINISHED, DIVERGED, INTERRUPTED = "finished", "diverged", "interrupted"
+
+
+def log_grid(steps: int, points: int) -> np.ndarray:
+    """`points` step numbers evenly spaced over 1..steps, always including the last step."""
+    grid = np.round(np.linspace(1, steps, max(2, min(points, steps)))).astype(np.int64)
+    return np.unique(grid)
+
+
+@dataclass
+class RunResult:
+    """What one run produced: per-replicate trajectories on the log grid and final values.
+
+    `x[k]` is the iterate *after* step `log_steps[k]` (so the last row is x_{T+1} = final_x) and
+    `avg_regret[k]` is R_t/t at t = `log_steps[k]`.
+    """
+
+    log_steps: np.ndarray  # [P] int64
+    x: np.ndarray  # [P, R]
+    avg_regret: np.ndarray  # [P, R]
+    final_x: np.ndarray  # [R]
+    final_regret: np.ndarray  # [R]
+    steps_done: int
+    status: str = FINISHED
+    reason: str = ""
+    elapsed: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def final_avg_regret(self) -> np.ndarray:
+        return self.final_regret / max(self.steps_done, 1)
+
+
+class RegretBook:
+    """Accumulates Σ f_t(x_t), Σ a_t and Σ b_t per replicate, chunk by chunk, in float64."""
+
+    def __init__(self, replicates: int, bounds: tuple[float, float], log_steps: np.ndarray,
+                 x0: Tensor) -> None:
+        self.low, self.high = bounds
+        self.log_steps = log_steps
+        self.loss = torch.zeros(replicates, dtype=torch.float64)
+        self.A = torch.zeros(replicates, dtype=torch.float64)
+        self.B = torch.zeros(replicates, dtype=torch.float64)
+        self.x_last = x0.detach().to(torch.float64).clone()  # x_t for the next step t
+        self.steps_done = 0
+        self.rows_x: list[Tensor] = []
+        self.rows_regret: list[Tensor] = []
+        self.logged: list[np.ndarray] = []
+        self.regret_last = torch.zeros(replicates, dtype=torch.float64)
+
+    def add_chunk(self, start: int, coeffs: Coefficients, x_after: Tensor) -> int:
+        """Book steps start..start+n−1 given x after each of them; returns how many were finite."""
+        n = x_after.shape[0]
+        x_after = x_after.detach().to(torch.float64)
+        x_at = torch.cat([self.x_last.unsqueeze(0), x_after[:-1]])  # x_t, where f_t is evaluated
+        a = coeffs.a[:n].expand(n, x_after.shape[1])
+        b = None if coeffs.b is None else coeffs.b[:n].expand_as(a)
+        losses = a * x_at if b is None else a * x_at + 0.5 * b * x_at * x_at
+        cum_loss = self.loss + torch.cumsum(losses, 0)
+        cum_A = self.A + torch.cumsum(a, 0)
+        cum_B = self.B if b is None else self.B + torch.cumsum(b, 0)
+        cum_B = cum_B.expand_as(cum_A) if b is None else cum_B
+        finite = torch.isfinite(x_after).all(1) & torch.isfinite(cum_loss).all(1)
+        valid = n if bool(finite.all()) else int(torch.nonzero(~finite)[0, 0])
+        if valid == 0:
+            return 0
+        t = np.arange(start, start + valid)
+        rows = np.nonzero(np.isin(t, self.log_steps))[0]
+        regret = cum_loss[:valid] - best_fixed_loss(cum_A[:valid], cum_B[:valid], self.low,
+                                                    self.high)
+        if len(rows):
+            self.logged.append(t[rows])
+            self.rows_x.append(x_after[rows])
+            self.rows_regret.append(regret[rows] / torch.from_numpy(t[rows]).unsqueeze(1))
+        self.loss, self.A = cum_loss[valid - 1], cum_A[valid - 1]
+        self.B = cum_B[valid - 1]
+        self.x_last = x_after[valid - 1]
+        self.regret_last = regret[valid - 1]
+        self.steps_done = start + valid - 1
+        return valid
+
+    def result(self, status: str = FINISHED, reason: str = "", elapsed: float = 0.0) -> RunResult:
+        """The run's result; an unfinished run also logs its last completed step."""
+        steps = np.concatenate(self.logged) if self.logged else np.zeros(0, np.int64)
+        xs = torch.cat(self.rows_x) if self.rows_x else self.x_last.new_zeros(0, len(self.A))
+        regrets = (torch.cat(self.rows_regret) if self.rows_regret
+                   else self.x_last.new_zeros(0, len(self.A)))
+        if self.steps_done and (len(steps) == 0 or steps[-1] != self.steps_done):
+            steps = np.append(steps, self.steps_done)
+            xs = torch.cat([xs, self.x_last.unsqueeze(0)])
+            regrets = torch.cat([regrets, (self.regret_last / self.steps_done).unsqueeze(0)])
+        return RunResult(steps, xs.numpy(), regrets.numpy(), self.x_last.numpy().copy(),
+                         self.regret_last.numpy().copy(), self.steps_done, status, reason,
+                         elapsed)

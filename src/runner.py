@@ -1,0 +1,110 @@
+"""The reference engine: a plain PyTorch loop over the real torch.optim optimizer.
+
+Per step t: the gradient of f_t at x_t (through autograd, or in closed form from the coefficient
+stream: the same number, without the autograd graph), `optimizer.step()`, the learning-rate
+scheduler if any, then the projection. Replicates are one parameter of shape [R]; every optimizer
+here is elementwise, so that is exactly R independent runs. Coefficients are drawn a chunk at a time
+and the loop never reads a tensor value on the host; finiteness is checked once per chunk.
+
+Knows nothing of Hydra or MLflow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from src.functions import CHUNK, OnlineFunction, RandomStreams
+from src.projections import Projection
+from src.regret import DIVERGED, FINISHED, INTERRUPTED, RegretBook, RunResult, log_grid
+
+OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], object]
+Progress = Callable[[int], None]
+
+
+@dataclass
+class RunSpec:
+    """Everything a run needs besides the optimizer."""
+
+    fn: OnlineFunction
+    projection: Projection
+    steps: int
+    replicates: int = 1
+    seed: int = 0
+    x0: float = 0.0
+    dtype: torch.dtype = torch.float32
+    log_points: int = 1000
+
+    def comparator_bounds(self) -> tuple[float, float]:
+        """The set regret compares against: the projection's, or the fn's domain if unbounded."""
+        low, high = self.projection.bounds
+        return (low, high) if abs(low) != float("inf") and abs(high) != float("inf") \
+            else self.fn.domain
+
+
+def run_torch(spec: RunSpec, make_optimizer: OptimizerFactory,
+              make_scheduler: SchedulerFactory | None = None, autograd: bool = False,
+              progress: Progress | None = None) -> RunResult:
+    """Run `spec` with the optimizer built by `make_optimizer([x])`; see the module docstring."""
+    x = torch.full((spec.replicates,), float(spec.x0), dtype=spec.dtype, requires_grad=True)
+    x.grad = torch.zeros_like(x)
+    optimizer = make_optimizer([x])
+    scheduler = make_scheduler(optimizer) if make_scheduler else None
+    streams = RandomStreams(spec.seed, spec.replicates)
+    book = RegretBook(spec.replicates, spec.comparator_bounds(),
+                      log_grid(spec.steps, spec.log_points), x)
+    status, reason, began = FINISHED, "", time.perf_counter()
+    for start in range(1, spec.steps + 1, CHUNK):
+        n = min(CHUNK, spec.steps - start + 1)
+        coeffs = spec.fn.coefficients(start, n, streams)
+        x_after = torch.empty(n, spec.replicates, dtype=spec.dtype)
+        done = _run_chunk(x, optimizer, scheduler, spec.projection, coeffs.a.to(spec.dtype),
+                          None if coeffs.b is None else coeffs.b.to(spec.dtype), x_after,
+                          autograd)
+        valid = book.add_chunk(start, coeffs, x_after[:done])
+        if progress:
+            progress(valid)
+        if valid < done:
+            status = DIVERGED
+            reason = f"non-finite x or loss at step {start + valid}"
+            break
+        if done < n:
+            status, reason = INTERRUPTED, f"interrupted after step {start + done - 1}"
+            break
+    return book.result(status, reason, time.perf_counter() - began)
+
+
+def _run_chunk(x: Tensor, optimizer: torch.optim.Optimizer, scheduler: object | None,
+               projection: Projection, a: Tensor, b: Tensor | None, x_after: Tensor,
+               autograd: bool) -> int:
+    """Steps over one chunk of coefficients; returns how many completed (fewer on Ctrl-C)."""
+    i = 0
+    try:
+        for i in range(len(a)):
+            if autograd:
+                _autograd_gradient(x, a[i], None if b is None else b[i])
+            elif b is None:
+                x.grad.copy_(a[i].expand_as(x))
+            else:
+                torch.addcmul(a[i], b[i], x.detach(), out=x.grad)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            with torch.no_grad():
+                projection(x)
+                x_after[i] = x
+        return len(a)
+    except KeyboardInterrupt:
+        return i
+
+
+def _autograd_gradient(x: Tensor, a: Tensor, b: Tensor | None) -> None:
+    """x.grad ← ∇ Σ_r f_t(x_r), through autograd."""
+    loss = a * x if b is None else a * x + 0.5 * b * x * x
+    x.grad = None
+    loss.sum().backward()

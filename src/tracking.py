@@ -1,0 +1,182 @@
+"""MLflow tracking through `MlflowClient`: runs, params, metric histories, artifacts, status.
+
+Knows nothing of optimizers or problems: it logs dictionaries and arrays it is given. Every store
+call is retried with backoff on transient errors (SQLite's "database is locked", a server's 5xx),
+then fails loudly, so a metric history never has a silent gap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+T = TypeVar("T")
+METRICS_PER_BATCH = 1000  # log_batch's limit
+PARAMS_PER_BATCH = 100
+PARENT_TAG = "mlflow.parentRunId"
+
+
+class StoreError(RuntimeError):
+    """The tracking store cannot be used; the message names the (redacted) URI."""
+
+
+def redact(uri: str) -> str:
+    """The URI with any password replaced by ***."""
+    return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", uri)
+
+
+def retry(call: Callable[[], T], attempts: int = 6, first_wait: float = 0.2) -> T:
+    """call() retried with exponential backoff on errors a store may recover from."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except (MlflowException, sqlite3.OperationalError, ConnectionError, OSError) as error:
+            if attempt == attempts - 1 or not _transient(error):
+                raise
+            time.sleep(first_wait * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _transient(error: Exception) -> bool:
+    text = str(error).lower()
+    return any(s in text for s in ("locked", "busy", "timeout", "timed out", "temporarily",
+                                   "connection", "503", "502", "500", "too many"))
+
+
+def check_store(uri: str, timeout: float = 3.0) -> None:
+    """Fail within seconds, before any compute, if the store at `uri` cannot be used."""
+    parts = urlsplit(uri)
+    if parts.scheme == "sqlite":
+        path = Path(uri.removeprefix("sqlite:///") if uri.startswith("sqlite:////")
+                    or uri.startswith("sqlite:///") else parts.path)
+        folder = path.parent if str(path) else Path(".")
+        if not folder.is_dir() or not os.access(folder, os.W_OK) or (
+                path.exists() and not os.access(path, os.W_OK)):
+            raise StoreError(f"tracking.uri={redact(uri)}: cannot write {path}")
+    elif parts.scheme in ("http", "https"):
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+        except OSError as error:
+            raise StoreError(f"tracking.uri={redact(uri)}: server not reachable ({error})") \
+                from None
+    elif parts.scheme not in ("postgresql", "mysql", "file", "databricks"):
+        raise StoreError(f"tracking.uri={redact(uri)}: unsupported scheme {parts.scheme!r} "
+                         "(allowed: sqlite, http, https, postgresql, mysql)")
+
+
+def artifact_location(uri: str) -> str | None:
+    """For a SQLite store, artifacts go in `mlruns/` beside the database file."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+    return None
+
+
+def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
+    """The id of experiment `name`, created if missing (safe when several processes race)."""
+    found = retry(lambda: client.get_experiment_by_name(name))
+    if found is not None:
+        return found.experiment_id
+    try:
+        return retry(lambda: client.create_experiment(name, artifact_location(uri)))
+    except MlflowException:
+        found = retry(lambda: client.get_experiment_by_name(name))
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
+    """A client on `uri` and the experiment's id; StoreError naming the URI if unusable."""
+    check_store(uri)
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        return client, experiment_id(client, experiment, uri)
+    except Exception as error:  # any store failure becomes one line naming the store
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StoreError(f"tracking.uri={redact(uri)}: {first[:300]}") from error
+
+
+def start_run(client: MlflowClient, experiment: str, name: str, tags: Mapping[str, str],
+              parent_run_id: str | None = None) -> str:
+    """Create a RUNNING run (a child of `parent_run_id` if given); returns its id."""
+    tags = dict(tags)
+    if parent_run_id:
+        tags[PARENT_TAG] = parent_run_id
+    run = retry(lambda: client.create_run(experiment, run_name=name, tags=tags))
+    return run.info.run_id
+
+
+def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), PARAMS_PER_BATCH):
+        batch = items[i:i + PARAMS_PER_BATCH]
+        retry(lambda batch=batch: client.log_batch(run_id, params=batch))
+
+
+def log_histories(client: MlflowClient, run_id: str, steps: Sequence[int],
+                  series: Mapping[str, Sequence[float]]) -> int:
+    """Log each named series at `steps` with log_batch, 1000 points a call; returns the count."""
+    now = int(time.time() * 1000)
+    metrics = [Metric(name, float(v), now, int(s))
+               for name, values in series.items() for s, v in zip(steps, values, strict=True)]
+    for i in range(0, len(metrics), METRICS_PER_BATCH):
+        batch = metrics[i:i + METRICS_PER_BATCH]
+        retry(lambda batch=batch: client.log_batch(run_id, metrics=batch))
+    return len(metrics)
+
+
+def log_metrics(client: MlflowClient, run_id: str, values: Mapping[str, float],
+                step: int = 0) -> None:
+    log_histories(client, run_id, [step], {k: [v] for k, v in values.items()})
+
+
+def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> None:
+    for key, value in tags.items():
+        retry(lambda key=key, value=value: client.set_tag(run_id, key, str(value)[:5000]))
+
+
+def log_files(client: MlflowClient, run_id: str, files: Iterable[tuple[Path, str | None]]) -> None:
+    """Log (local path, artifact folder) pairs; a folder path logs its whole tree."""
+    for path, folder in files:
+        if Path(path).is_dir():
+            retry(lambda p=path, f=folder: client.log_artifacts(run_id, str(p), f))
+        elif Path(path).exists():
+            retry(lambda p=path, f=folder: client.log_artifact(run_id, str(p), f))
+
+
+def log_text(client: MlflowClient, run_id: str, text: str, name: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_text(text)
+        log_files(client, run_id, [(path, None)])
+
+
+def end_run(client: MlflowClient, run_id: str, status: str) -> None:
+    """Terminate with FINISHED, FAILED or KILLED."""
+    RunStatus.from_string(status)  # validates the name
+    retry(lambda: client.set_terminated(run_id, status))
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'optim': {'lr': 0.1}} -> {'optim.lr': 0.1}; lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,39 @@
+"""Shared fixtures: composed configs and a temporary real SQLite MLflow store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from src import PROJECT_ROOT
+
+CONF = str(PROJECT_ROOT / "conf")
+
+
+def make_cfg(*overrides: str) -> DictConfig:
+    """The project's config composed with `overrides`, as Hydra would for a job."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONF):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    """A fresh SQLite tracking URI in the test's temp folder."""
+    return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def run_main(*args: str, timeout: float = 600, env: dict | None = None,
+             check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m src.main ARGS` in a subprocess from the project root."""
+    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "src.main", *args], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
