@@ -13,12 +13,18 @@ kernel is cached on disk (numba `cache=True`), so only the first run on a machin
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
+from numba import types
+from llvmlite import ir
+from numba.extending import intrinsic, overload
 import numpy as np
 import torch
 from omegaconf import DictConfig
@@ -44,6 +50,9 @@ class Variant:
 def _adam(kw: dict) -> Variant | str:
     if kw.get("maximize") or kw.get("capturable") or kw.get("differentiable"):
         return "maximize/capturable/differentiable are not supported"
+    if kw.get("fused"):
+        return "fused=true is torch's fused kernel, whose rounding differs; the fast engine " \
+            "reproduces the default one"
     if kw.get("decoupled_weight_decay"):
         return "decoupled_weight_decay is not supported"
     beta1, beta2 = kw.get("betas", (0.9, 0.999))
@@ -97,45 +106,76 @@ def run_fast(spec: RunSpec, opt: Variant, progress: Callable[[int], None] | None
     dt = np.float32 if spec.dtype == torch.float32 else np.float64
     R = spec.replicates
     x = np.full(R, spec.x0, dt)
-    state = np.zeros((max(opt.slots, 1), R), dt)
-    scratch = np.zeros(16, dt)
-    sums = np.zeros((3, R), np.float64)  # Σ f_t(x_t), Σ a_t, Σ b_t
+    state = np.zeros((SLOTS, R), dt)
+    consts = np.zeros(CONSTS, dt)
+    per_step = np.zeros((CHUNK, PER_STEP), dt)
+    sums = np.zeros((3, R), np.float64)  # Σ f_t(x_t), Σ a_t, Σ b_t per replicate
     grid = log_grid(spec.steps, spec.log_points)
-    out_x = np.zeros((len(grid) + 1, R), np.float64)
-    out_regret = np.zeros((len(grid) + 1, R), np.float64)
+    out_x = np.zeros((len(grid), R), np.float64)
+    out_regret = np.zeros((len(grid), R), np.float64)
     low, high = spec.projection.bounds
     cmp_low, cmp_high = spec.comparator_bounds()
     streams = RandomStreams(spec.seed, R)
+    buffers = (np.zeros(R, dt), np.zeros(R, dt), np.zeros(R, dt))  # gradients, radicands, roots
     pos, done, status, reason = 0, 0, FINISHED, ""
     began = time.perf_counter()
     try:
         for start in range(1, spec.steps + 1, CHUNK):
             n = min(CHUNK, spec.steps - start + 1)
             coeffs = spec.fn.coefficients(start, n, streams)
-            a = coeffs.a.numpy()
-            b = np.zeros((1, 1)) if coeffs.b is None else coeffs.b.numpy()
-            ran, pos = _run_chunk(opt.code, opt.hyper, opt.schedule, state, x, scratch, start, n,
-                                  a, b, coeffs.b is not None, spec.projection.kind, low, high,
-                                  cmp_low, cmp_high, sums, grid, pos, out_x, out_regret)
+            a = np.ascontiguousarray(coeffs.a.numpy())
+            b = _NO_B if coeffs.b is None else np.ascontiguousarray(coeffs.b.numpy())
+            _prepare(opt.code, opt.hyper, opt.schedule, start, n, consts, per_step)
+            ran, pos = _run_chunk(opt.code, consts, per_step, state, x, start, n, a, b,
+                                  coeffs.b is not None, spec.projection.kind, low, high,
+                                  cmp_low, cmp_high, sums, grid, pos, out_x, out_regret,
+                                  torch_sqrt(dt), *buffers)
             done = start + ran - 1
             if progress:
                 progress(ran)
             if ran < n:
                 status, reason = DIVERGED, f"non-finite x or loss at step {done + 1}"
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # arrives between chunks: the state is that of step `done`
         status, reason = INTERRUPTED, f"interrupted after step {done}"
     elapsed = time.perf_counter() - began
     regret = sums[0] - _best(sums[1], sums[2], cmp_low, cmp_high)
-    steps = grid[:pos]
-    xs, rs = out_x[:pos], out_regret[:pos]
-    if status != FINISHED and done and (pos == 0 or grid[pos - 1] != done):
+    keep = int(np.searchsorted(grid, done, side="right"))
+    steps, xs, rs = grid[:keep], out_x[:keep], out_regret[:keep]
+    final_x = x.astype(np.float64)
+    if status == DIVERGED:  # replicates ran on past the first non-finite step: report up to it
+        final_x = xs[-1] if keep else np.full(R, np.nan)
+        regret = rs[-1] * steps[-1] if keep else np.full(R, np.nan)
+        done = int(steps[-1]) if keep else 0
+    elif status == INTERRUPTED and done and (keep == 0 or steps[-1] != done):
         steps = np.append(steps, done)
-        xs = np.vstack([xs, x.astype(np.float64)])
+        xs = np.vstack([xs, final_x])
         rs = np.vstack([rs, regret / done])
-    if status == DIVERGED:  # the last good iterate is unknown after a non-finite step
-        xs, rs = xs[: len(steps)], rs[: len(steps)]
-    return RunResult(steps, xs, rs, x.astype(np.float64), regret, done, status, reason, elapsed)
+    return RunResult(steps, xs, rs, final_x, regret, done, status, reason, elapsed)
+
+
+_NO_B = np.zeros((1, 1))
+VML_MODE = 0x2 | 0x100  # VML_HA | VML_ERRMODE_IGNORE, as ATen calls it
+
+
+@functools.cache
+def torch_sqrt(dtype: type) -> int:
+    """The address of the sqrt kernel torch's CPU build uses for `dtype` (MKL's vm?Sqrt), if this
+    build has it and it agrees with torch.sqrt on a probe; else 0 (then √ is correctly rounded)."""
+    name = "vmsSqrt_64" if dtype == np.float32 else "vmdSqrt_64"
+    try:
+        library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        function = getattr(library, name)
+    except (OSError, AttributeError):
+        return 0
+    address = ctypes.cast(function, ctypes.c_void_p).value or 0
+    probe = np.random.default_rng(0).uniform(0, 1e5, 4096).astype(dtype)
+    roots = np.zeros_like(probe)
+    _roots(address, len(probe), probe, roots)
+    return address if np.array_equal(roots, torch.from_numpy(probe).sqrt().numpy()) else 0
+SLOTS = 4  # state scalars per replicate, enough for every variant
+CONSTS = 8  # per-run constants in the run's dtype
+PER_STEP = 4  # per-step scalars in the run's dtype
 
 
 def _best(A: np.ndarray, B: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -144,8 +184,19 @@ def _best(A: np.ndarray, B: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.where(B > 0, A * xq + 0.5 * B * xq * xq, linear)
 
 
+def _cast(like, value):  # value in the dtype of the array `like` (compiled below)
+    raise NotImplementedError
+
+
+@overload(_cast)
+def _cast_impl(like, value):
+    if like.dtype == types.float32:
+        return lambda like, value: np.float32(value)
+    return lambda like, value: np.float64(value)
+
+
 @numba.njit(cache=True)
-def _best_scalar(A: float, B: float, low: float, high: float) -> float:
+def _best_scalar(A, B, low, high):
     if B > 0.0:
         xq = min(max(-A / B, low), high)
         return A * xq + 0.5 * B * xq * xq
@@ -153,78 +204,144 @@ def _best_scalar(A: float, B: float, low: float, high: float) -> float:
 
 
 @numba.njit(cache=True)
-def _lerp(start, end, weight, one_minus_weight):  # torch's CPU lerp, in the operands' dtype
-    if abs(weight) < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * one_minus_weight
+def _power(base, t):
+    """base**t as Python computes it, or exactly 0 once it is below 1e−18 (then 1 − base**t is
+    1.0 in float64 either way): the bias corrections stay bit-exact without a pow per step."""
+    if base <= 0.0:
+        return 0.0
+    if base < 1.0 and t * math.log(base) < -41.5:  # e^−41.5 < 1e−18
+        return 0.0
+    return base**t
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a·b + c rounded once, in the operands' dtype (torch's CPU kernels are built with FMA)."""
+    sig = a(a, a, a)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
 
 
 @numba.njit(cache=True)
-def _prepare(code, hyper, schedule, t, c):
-    """Per-step scalars in the run's dtype (c is a scratch array of that dtype), as torch casts."""
-    lr = hyper[0] * (1.0 / math.sqrt(t) if schedule == 1 else 1.0)
+def _lerp(start, end, weight, one_minus_weight):
+    """torch's CPU lerp: start + w·(end − start) for |w| < 0.5, else end − (end − start)·(1 − w),
+    each as one fused multiply-add, in the operands' dtype."""
+    if abs(weight) < 0.5:
+        return _fma(weight, end - start, start)
+    return _fma(-(end - start), one_minus_weight, end)
+
+
+@numba.njit(cache=True)
+def _prepare(code, hyper, schedule, start, n, k, p):
+    """Fill the constants k and per-step scalars p[i] for steps start..start+n−1 in the run's
+    dtype, computed in float64 and cast where torch casts them."""
+    lr = hyper[0]
     if code == ADAM or code == AMSGRAD:
         beta1, beta2 = hyper[1], hyper[2]
-        bias1 = 1.0 - beta1**t
-        bias2 = 1.0 - beta2**t
-        c[0] = 1.0 - beta1  # lerp weight
-        c[7] = 1.0 - c[0]  # torch: opmath(1) − weight, in the dtype
-        c[1] = beta2
-        c[2] = 1.0 - beta2
-        c[3] = bias2**0.5
-        c[4] = hyper[3]  # eps
-        c[5] = -(lr / bias1)  # addcdiv value
-        c[6] = hyper[4]  # weight decay
+        k[0] = 1.0 - beta1  # lerp weight
+        k[1] = 1.0 - k[0]  # torch: opmath(1) − weight, in the dtype
+        k[2] = beta2
+        k[3] = 1.0 - beta2
+        k[4] = hyper[3]  # eps
+        k[5] = hyper[4]  # weight decay
+        for i in range(n):
+            t = start + i
+            rate = lr / math.sqrt(t) if schedule == 1 else lr
+            p[i, 0] = (1.0 - _power(beta2, t)) ** 0.5  # bias_correction2_sqrt
+            p[i, 1] = -(rate / (1.0 - _power(beta1, t)))  # addcdiv value: −lr/bias_correction1
 
 
 @numba.njit(cache=True)
-def _step(code, c, state, r, x, g):
-    """One update of replicate r from gradient g; returns the new (unprojected) x."""
+def _before_root(code, k, p, state, r, x, g):
+    """The update up to its square root: updates the state, returns the radicand (or −1 if the
+    variant takes no root this step)."""
     if code == ADAM or code == AMSGRAD:
-        if c[6] != 0:
-            g = g + c[6] * x  # torch: grad.add(param, alpha=weight_decay)
-        m = _lerp(state[0, r], g, c[0], c[7])
-        v = state[1, r] * c[1] + c[2] * g * g  # mul_(beta2).addcmul_(g, g, value=1-beta2)
-        state[0, r] = m
-        state[1, r] = v
+        if k[5] != 0:
+            g = g + k[5] * x  # torch: grad.add(param, alpha=weight_decay)
+        state[0, r] = _lerp(state[0, r], g, k[0], k[1])  # exp_avg.lerp_(grad, 1 − beta1)
+        # exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 − beta2): v·β₂, then fma((1−β₂)·g, g, ·)
+        state[1, r] = _fma(k[3] * g, g, state[1, r] * k[2])
         if code == AMSGRAD:
-            v = max(state[2, r], v)
-            state[2, r] = v
-        denom = math.sqrt(v) / c[3] + c[4]
-        return x + c[5] * m / denom
+            state[2, r] = max(state[2, r], state[1, r])  # max of the *uncorrected* moment
+            return state[2, r]
+        return state[1, r]
+    return -1.0
+
+
+@numba.njit(cache=True)
+def _after_root(code, k, p, state, r, x, g, root):
+    """The rest of the update given root = √(radicand); returns the new (unprojected) x."""
+    if code == ADAM or code == AMSGRAD:
+        denom = root / p[0] + k[4]  # (√v / bias_correction2_sqrt).add_(eps)
+        return x + p[1] * state[0, r] / denom  # param.addcdiv_(exp_avg, denom, value=−step)
     return x
 
 
+@intrinsic
+def _call_sqrt(typingctx, function, n, source, target, mode):
+    """Call the C function at address `function` as f(n, source*, target*, mode), all int64."""
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        pointer = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i64, pointer, pointer, i64])
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(fn, [args[1], builder.inttoptr(args[2], pointer),
+                          builder.inttoptr(args[3], pointer), args[4]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @numba.njit(cache=True)
-def _run_chunk(code, hyper, schedule, state, x, c, start, n, a, b, has_b, project, low, high,
-               cmp_low, cmp_high, sums, grid, pos, out_x, out_regret):
+def _roots(sqrt_fn, n, radicands, roots):
+    """roots[:n] = √radicands[:n], with torch's own sqrt kernel when it is known (MKL's)."""
+    if sqrt_fn != 0:
+        _call_sqrt(sqrt_fn, n, radicands.ctypes.data, roots.ctypes.data, VML_MODE)
+    else:
+        for r in range(n):
+            roots[r] = math.sqrt(radicands[r])
+
+
+@numba.njit(cache=True)
+def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, cmp_low,
+               cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots):
     """Steps start..start+n−1 for every replicate; returns (steps completed, next grid index)."""
     R = x.shape[0]
     shared_a = a.shape[1] == 1
     shared_b = b.shape[1] == 1
+    lo, hi = _cast(x, low), _cast(x, high)  # torch casts clamp's bounds to the dtype
     for i in range(n):
         t = start + i
-        _prepare(code, hyper, schedule, t, c)
-        finite = True
+        take_root = False
         for r in range(R):
             ai = a[i, 0] if shared_a else a[i, r]
-            bi = 0.0
+            xd = np.float64(x[r])
             if has_b:
                 bi = b[i, 0] if shared_b else b[i, r]
-            xr = x[r]
-            xd = np.float64(xr)
-            sums[0, r] += ai * xd + 0.5 * bi * xd * xd
+                sums[0, r] += ai * xd + 0.5 * bi * xd * xd
+                sums[2, r] += bi
+                g = _cast(x, ai) + _cast(x, bi) * x[r]  # torch.addcmul(a, b, x)
+            else:
+                sums[0, r] += ai * xd
+                g = _cast(x, ai)
             sums[1, r] += ai
-            sums[2, r] += bi
-            c[8] = ai  # cast the coefficients to the run's dtype, as the torch engine does
-            c[9] = bi
-            g = c[8] + c[9] * xr if has_b else c[8]
-            xr = _step(code, c, state, r, xr, g)
+            grads[r] = g
+            radicands[r] = _before_root(code, k, p[i], state, r, x[r], g)
+            take_root = take_root or radicands[r] >= 0
+        if take_root:
+            _roots(sqrt_fn, R, radicands, roots)
+        finite = True
+        for r in range(R):
+            xr = _after_root(code, k, p[i], state, r, x[r], grads[r], roots[r])
             if project == 1:
-                xr = min(max(xr, low), high)
+                xr = min(max(xr, lo), hi)
             x[r] = xr
-            if not (math.isfinite(xr) and math.isfinite(sums[0, r])):
-                finite = False
+            finite = finite and math.isfinite(xr) and math.isfinite(sums[0, r])
         if not finite:
             return i, pos
         if pos < grid.shape[0] and grid[pos] == t:

@@ -83,9 +83,8 @@ class Periodic(OnlineFunction):
         self.scale, self.C, self.period = float(scale), float(C), int(period)
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
-        rare = torch.remainder(steps(start, n) - 1, self.period) == 0
-        a = torch.where(rare, self.scale * self.C, -self.scale).to(torch.float64)
-        return Coefficients(a)
+        rare = (np.arange(start - 1, start - 1 + n) % self.period == 0)[:, None]
+        return Coefficients(torch.from_numpy(np.where(rare, self.scale * self.C, -self.scale)))
 
     def expected_optimum(self, low: float, high: float) -> float:
         mean = self.scale * (self.C - (self.period - 1)) / self.period

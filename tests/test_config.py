@@ -22,7 +22,7 @@ def options(group: str) -> list[str]:
 def test_optim_builds_a_torch_optimizer(name: str) -> None:
     cfg = make_cfg(f"optim={name}")
     x = torch.zeros(3, requires_grad=True)
-    optimizer = optimizer_factory(cfg, fused=False)([x])
+    optimizer = optimizer_factory(cfg)([x])
     assert isinstance(optimizer, torch.optim.Optimizer)
     assert optimizer.param_groups[0]["lr"] == cfg.optim.lr
 
