@@ -1,0 +1,170 @@
+"""`make bench`: the engines side by side, in one process, on Figure 1's online problem.
+
+Measures (Adam with amsgrad=True, lr 0.001, betas (0.9, 0.99), x clamped to [−1, 1]):
+  1. the seed tutorial's torchbearer `Trial` loop (short run, extrapolated; `pip install -e .[bench]`),
+  2. a plain autograd + torch.optim loop (what one writes by hand),
+  3. the project's reference engine (`runner.run_torch`),
+  4. the fast engine with R = 1 and R = 100 replicates,
+then the wall time of the default sweep (4 × 6,000,000 steps, Python start, imports and MLflow
+logging included) in a subprocess. Prints a Markdown table; ratios are against the plain loop.
+No assertion: numbers, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from src import PROJECT_ROOT
+from src.fast_engine import run_fast, settings
+from src.functions import Periodic
+from src.projections import Box
+from src.runner import RunSpec, run_torch
+
+LR, BETAS = 0.001, (0.9, 0.99)
+
+
+def make_adam(params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=LR, betas=BETAS, amsgrad=True)
+
+
+def online_loss(x: torch.Tensor, t: int) -> torch.Tensor:
+    return 1010 * x if t % 101 == 1 else -10 * x
+
+
+def plain_loop(steps: int) -> float:
+    """The loop one writes by hand: autograd, torch.optim, clamp. Returns seconds."""
+    x = torch.zeros(1, requires_grad=True)
+    optimizer = make_adam([x])
+    began = time.perf_counter()
+    for t in range(1, steps + 1):
+        optimizer.zero_grad()
+        online_loss(x, t).sum().backward()
+        optimizer.step()
+        with torch.no_grad():
+            x.clamp_(-1, 1)
+    return time.perf_counter() - began
+
+
+def torchbearer_loop(steps: int) -> float | None:
+    """The seed tutorial's Trial loop (its model, loss, clamp callback). None if not installed."""
+    try:
+        import torchbearer as tb
+    except ImportError:
+        return None
+
+    class Online(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.x = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, _, state=None):  # noqa: ANN001
+            return 1010 * self.x if state[tb.BATCH] % 101 == 1 else -10 * self.x
+
+    @tb.callbacks.on_step_training
+    def greedy_update(state) -> None:  # noqa: ANN001
+        if state[tb.MODEL].x > 1:
+            state[tb.MODEL].x.data.fill_(1)
+        elif state[tb.MODEL].x < -1:
+            state[tb.MODEL].x.data.fill_(-1)
+
+    model = Online()
+    trial = tb.Trial(model, make_adam(list(model.parameters())), lambda y_pred, _: y_pred, [],
+                     callbacks=[greedy_update], verbose=0)  # 0.5 passes `state` by signature
+    began = time.perf_counter()
+    trial.for_train_steps(steps).run()
+    return time.perf_counter() - began
+
+
+def spec(steps: int, replicates: int = 1) -> RunSpec:
+    return RunSpec(Periodic(), Box(), steps=steps, replicates=replicates, log_points=1000)
+
+
+def fast_variant():  # noqa: ANN201
+    from omegaconf import OmegaConf
+
+    return settings(OmegaConf.create({"optim": {"_target_": "torch.optim.Adam", "lr": LR,
+                                                "betas": list(BETAS), "amsgrad": True}}))
+
+
+def timed(run: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    run()
+    return time.perf_counter() - began
+
+
+def default_sweep_seconds() -> float:
+    """Wall time of `python -m src.main -m` (the paper's four 6M-step jobs) into a temp store."""
+    with tempfile.TemporaryDirectory() as folder:
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "src.main", "-m", f"hydra.sweep.dir={folder}/m",
+                        f"tracking.uri=sqlite:///{folder}/mlflow.db"], cwd=PROJECT_ROOT,
+                       check=True, capture_output=True, env={**os.environ, "CI": "1"})
+        return time.perf_counter() - began
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", type=int, default=20_000, help="steps of the slow loops")
+    parser.add_argument("--long", type=int, default=6_000_000, help="steps of the fast engine")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the default-sweep timing")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    run_fast(spec(1000), fast_variant())  # load (or compile) the kernel once, outside timings
+    rows: list[tuple[str, int, int, float | None]] = [
+        ("seed tutorial: torchbearer Trial", args.short, 1, torchbearer_loop(args.short)),
+        ("plain autograd + torch.optim loop", args.short, 1, plain_loop(args.short)),
+        ("reference engine (torch.optim, closed-form grad)", args.short, 1,
+         timed(lambda: run_torch(spec(args.short), make_adam))),
+        ("reference engine, autograd=true", args.short, 1,
+         timed(lambda: run_torch(spec(args.short), make_adam, autograd=True))),
+        ("fast engine, R = 1", args.long, 1, timed(lambda: run_fast(spec(args.long),
+                                                                    fast_variant()))),
+        ("fast engine, R = 100", args.long // 6, 100,
+         timed(lambda: run_fast(spec(args.long // 6, 100), fast_variant()))),
+    ]
+    plain = args.short / rows[1][3]
+    print(f"Machine: {machine()}\n")
+    print("| loop | steps timed | steps/s | replicate-steps/s | × plain loop | 6M steps take |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, steps, replicates, seconds in rows:
+        if seconds is None:
+            print(f"| {name} | — | not installed | | | |")
+            continue
+        rate = steps / seconds
+        print(f"| {name} | {steps:,} | {rate:,.0f} | {rate * replicates:,.0f} | "
+              f"{rate * replicates / plain:,.1f} | {6e6 / rate:,.2f} s |")
+    if not args.no_sweep:
+        wall = default_sweep_seconds()
+        tutorial = rows[0][3] or rows[1][3]
+        per_step = tutorial / args.short
+        print(f"\nDefault sweep (4 × 6,000,000 steps, MLflow included): {wall:.1f} s wall; "
+              f"the {'tutorial' if rows[0][3] else 'plain'} loop would take "
+              f"{4 * 6e6 * per_step / 60:,.0f} min ({4 * 6e6 * per_step / wall:,.0f}× longer).")
+    np.set_printoptions()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The test suite (a package, so `tests.*` never resolves to a site-packages `tests`)."""
