@@ -8,3 +8,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # ${project_root:} in conf/ resolves to this checkout, so every job writes to one store.
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+
+# The typed schema `base_config` (conf/config.yaml's first default) must be in Hydra's ConfigStore
+# before any compose: registering it on `import src` covers the CLI, the compose API and tests.
+from src import schema as _schema  # noqa: E402,F401

@@ -106,6 +106,7 @@ def run_job(cfg: DictConfig, parent_run_id: str | None = None, run_name: str | N
             hydra_dir: Path | None = None) -> RunResult:
     """Build, track and run one job; raise JobFailed if its run ended FAILED."""
     spec = build_spec(cfg)
+    torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
     tags = {**git_state(), "torch_version": torch.__version__, "seed": str(cfg.seed),
             "optimizer": optimizer_name(cfg)}
@@ -124,7 +125,8 @@ def run_job(cfg: DictConfig, parent_run_id: str | None = None, run_name: str | N
         _end(client, run_id, parent_run_id, "KILLED")
         raise
     except BaseException as error:
-        tracking.set_tags(client, run_id, {"error": f"{type(error).__name__}: {error}"[:5000]})
+        tracking.set_tags(client, run_id,
+                          {"error": tracking.redact(f"{type(error).__name__}: {error}")[:5000]})
         _end(client, run_id, parent_run_id, "FAILED")
         raise
     if result.status == INTERRUPTED:
@@ -169,9 +171,33 @@ def log_result(client: Any, run_id: str, cfg: DictConfig, result: RunResult,
         config = Path(folder) / "config.yaml"
         config.write_text(OmegaConf.to_yaml(_without_hydra(cfg), resolve=True))
         files = [(npz, None), (config, None)]
-        if hydra_dir is not None and (hydra_dir / ".hydra").is_dir():
-            files.append((hydra_dir / ".hydra", ".hydra"))
+        if hydra_dir is not None and (hydra_dir / ".hydra").is_dir():  # a copy, URI redacted
+            files.append((_redacted_copy(hydra_dir / ".hydra", Path(folder) / ".hydra"), ".hydra"))
         tracking.log_files(client, run_id, files)
+    from src.plots import trajectory_figure  # matplotlib only once a job has a result
+    from src.report import fn_label, optimizer_label
+
+    if len(result.log_steps) == 0:  # diverged or interrupted at step 1: nothing to draw
+        return
+    params = {k: str(v) for k, v in run_params(cfg).items()}
+    fig = trajectory_figure(result, f"{optimizer_label(params)} on {fn_label(params)}")
+    tracking.retry(lambda: client.log_figure(run_id, fig, "trajectory.png"))
+
+
+def _redacted_copy(source: Path, target: Path) -> Path:
+    """A copy of the folder `source` at `target` with every tracking-URI password replaced by ***
+    (Hydra's .hydra/ holds the raw overrides and config, so the URI as typed)."""
+    for path in sorted(source.rglob("*")):
+        copy = target / path.relative_to(source)
+        if path.is_dir():
+            copy.mkdir(parents=True, exist_ok=True)
+            continue
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            copy.write_text(tracking.redact(path.read_text()))
+        except UnicodeDecodeError:
+            copy.write_bytes(path.read_bytes())
+    return target
 
 
 def _without_hydra(cfg: DictConfig) -> DictConfig:

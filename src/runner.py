@@ -59,30 +59,34 @@ def run_torch(spec: RunSpec, make_optimizer: OptimizerFactory,
     book = RegretBook(spec.replicates, spec.comparator_bounds(),
                       log_grid(spec.steps, spec.log_points), x)
     status, reason, began = FINISHED, "", time.perf_counter()
-    for start in range(1, spec.steps + 1, CHUNK):
-        n = min(CHUNK, spec.steps - start + 1)
-        coeffs = spec.fn.coefficients(start, n, streams)
-        x_after = torch.empty(n, spec.replicates, dtype=spec.dtype)
-        done = _run_chunk(x, optimizer, scheduler, spec.projection, coeffs.a.to(spec.dtype),
-                          None if coeffs.b is None else coeffs.b.to(spec.dtype), x_after,
-                          autograd)
-        valid = book.add_chunk(start, coeffs, x_after[:done])
-        if progress:
-            progress(valid)
-        if valid < done:
-            status = DIVERGED
-            reason = f"non-finite x or loss at step {start + valid}"
-            break
-        if done < n:
-            status, reason = INTERRUPTED, f"interrupted after step {start + done - 1}"
-            break
+    try:
+        for start in range(1, spec.steps + 1, CHUNK):
+            n = min(CHUNK, spec.steps - start + 1)
+            coeffs = spec.fn.coefficients(start, n, streams)
+            x_after = torch.empty(n, spec.replicates, dtype=spec.dtype)
+            done = _run_chunk(x, optimizer, scheduler, spec.projection, coeffs.a.to(spec.dtype),
+                              None if coeffs.b is None else coeffs.b.to(spec.dtype), x_after,
+                              autograd)
+            valid = book.add_chunk(start, coeffs, x_after[:done])
+            if progress:
+                progress(valid)
+            if valid < done:
+                status = DIVERGED
+                reason = f"non-finite x or loss at step {start + valid}"
+                break
+            if done < n:
+                status, reason = INTERRUPTED, f"interrupted after step {start + done - 1}"
+                break
+    except KeyboardInterrupt:  # between chunks (drawing or booking coefficients): stop there
+        status, reason = INTERRUPTED, f"interrupted after step {book.steps_done}"
     return book.result(status, reason, time.perf_counter() - began)
 
 
 def _run_chunk(x: Tensor, optimizer: torch.optim.Optimizer, scheduler: object | None,
                projection: Projection, a: Tensor, b: Tensor | None, x_after: Tensor,
                autograd: bool) -> int:
-    """Steps over one chunk of coefficients; returns how many completed (fewer on Ctrl-C)."""
+    """Steps over one chunk of coefficients; returns how many completed (fewer on Ctrl-C; a step
+    whose update torch cannot represent in the dtype counts, with x = NaN: it diverged there)."""
     i = 0
     try:
         for i in range(len(a)):
@@ -101,6 +105,11 @@ def _run_chunk(x: Tensor, optimizer: torch.optim.Optimizer, scheduler: object | 
         return len(a)
     except KeyboardInterrupt:
         return i
+    except RuntimeError as error:  # torch refuses a scalar the dtype cannot hold (lr/bias ≫ max)
+        if "overflow" not in str(error):
+            raise
+        x_after[i] = float("nan")  # step i's update is not representable: the run diverged there
+        return i + 1
 
 
 def _autograd_gradient(x: Tensor, a: Tensor, b: Tensor | None) -> None:

@@ -11,8 +11,11 @@ import os
 import re
 import socket
 import sqlite3
+import ssl
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +29,7 @@ T = TypeVar("T")
 METRICS_PER_BATCH = 1000  # log_batch's limit
 PARAMS_PER_BATCH = 100
 PARENT_TAG = "mlflow.parentRunId"
+DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306}
 
 
 class StoreError(RuntimeError):
@@ -58,23 +62,63 @@ def _transient(error: Exception) -> bool:
 def check_store(uri: str, timeout: float = 3.0) -> None:
     """Fail within seconds, before any compute, if the store at `uri` cannot be used."""
     parts = urlsplit(uri)
-    if parts.scheme == "sqlite":
+    scheme = parts.scheme.split("+", 1)[0]  # postgresql+psycopg2 is postgresql
+    if scheme == "sqlite":
         path = Path(uri.removeprefix("sqlite:///") if uri.startswith("sqlite:////")
                     or uri.startswith("sqlite:///") else parts.path)
         folder = path.parent if str(path) else Path(".")
-        if not folder.is_dir() or not os.access(folder, os.W_OK) or (
-                path.exists() and not os.access(path, os.W_OK)):
+        if not folder.is_dir() or not _can_write(folder, path):
             raise StoreError(f"tracking.uri={redact(uri)}: cannot write {path}")
-    elif parts.scheme in ("http", "https"):
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            socket.create_connection((parts.hostname, port), timeout=timeout).close()
-        except OSError as error:
-            raise StoreError(f"tracking.uri={redact(uri)}: server not reachable ({error})") \
-                from None
-    elif parts.scheme not in ("postgresql", "mysql", "file", "databricks"):
+    elif scheme in DEFAULT_PORTS:
+        if not parts.hostname and scheme in ("http", "https"):
+            raise StoreError(f"tracking.uri={redact(uri)}: no host")
+        if parts.hostname:  # a database on a unix socket (host in the query) is not probed
+            try:
+                port = parts.port or DEFAULT_PORTS[scheme]
+            except ValueError as error:
+                raise StoreError(f"tracking.uri={redact(uri)}: {error}") from None
+            try:
+                socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            except OSError as error:
+                raise StoreError(f"tracking.uri={redact(uri)}: server not reachable at "
+                                 f"{parts.hostname}:{port} ({error})") from None
+            if scheme in ("http", "https"):
+                _check_answers(uri, timeout)
+    elif scheme not in ("file", "databricks"):
         raise StoreError(f"tracking.uri={redact(uri)}: unsupported scheme {parts.scheme!r} "
                          "(allowed: sqlite, http, https, postgresql, mysql)")
+
+
+def _can_write(folder: Path, path: Path) -> bool:
+    """Whether a file can be created in `folder` and `path` opened for writing: tried, not asked
+    of os.access (which says yes to root on a read-only or pseudo file system)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        if path.exists():
+            with open(path, "ab"):
+                pass
+    except OSError:
+        return False
+    return True
+
+
+def _check_answers(uri: str, timeout: float) -> None:
+    """A server that accepts connections but never answers (stopped, hung) fails here within
+    `timeout`, not after MLflow's own minutes of retries. Any HTTP answer will do."""
+    parts = urlsplit(uri)
+    host = parts.netloc.rsplit("@", 1)[-1]  # never send the credentials with the probe
+    try:
+        urllib.request.urlopen(f"{parts.scheme}://{host}{parts.path.rstrip('/')}/health",
+                               timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answered (401, 404, ...): MLflow's own calls will say more
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, ssl.SSLError) or isinstance(error, ssl.SSLError):
+            return  # it answered TLS: a certificate question is MLflow's to settle
+        raise StoreError(f"tracking.uri={redact(uri)}: server not answering within {timeout:g} s "
+                         f"({reason})") from None
 
 
 def artifact_location(uri: str) -> str | None:
@@ -101,6 +145,8 @@ def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
 def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
     """A client on `uri` and the experiment's id; StoreError naming the URI if unusable."""
     check_store(uri)
+    if redact(uri) != uri:  # MLflow prints "View run at <the URI>" on stdout: not with a password
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     client = MlflowClient(tracking_uri=uri)
     try:
         return client, experiment_id(client, experiment, uri)
@@ -115,12 +161,13 @@ def start_run(client: MlflowClient, experiment: str, name: str, tags: Mapping[st
     tags = dict(tags)
     if parent_run_id:
         tags[PARENT_TAG] = parent_run_id
-    run = retry(lambda: client.create_run(experiment, run_name=name, tags=tags))
+    tags = {k: redact(str(v)) for k, v in tags.items()}
+    run = retry(lambda: client.create_run(experiment, run_name=redact(name), tags=tags))
     return run.info.run_id
 
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
-    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    items = [Param(k, redact(str(v))[:6000]) for k, v in params.items()]  # no URI password
     for i in range(0, len(items), PARAMS_PER_BATCH):
         batch = items[i:i + PARAMS_PER_BATCH]
         retry(lambda batch=batch: client.log_batch(run_id, params=batch))
@@ -145,7 +192,8 @@ def log_metrics(client: MlflowClient, run_id: str, values: Mapping[str, float],
 
 def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> None:
     for key, value in tags.items():
-        retry(lambda key=key, value=value: client.set_tag(run_id, key, str(value)[:5000]))
+        value = redact(str(value))[:5000]  # noqa: PLW2901  (no URI password in any tag)
+        retry(lambda key=key, value=value: client.set_tag(run_id, key, value))
 
 
 def log_files(client: MlflowClient, run_id: str, files: Iterable[tuple[Path, str | None]]) -> None:

@@ -1,0 +1,100 @@
+"""The typed schema of the config, registered in Hydra's ConfigStore as `base_config`.
+
+`conf/config.yaml` lists `base_config` first in its defaults, so every YAML file and every override
+is merged *into* these dataclasses: a value of the wrong type (`steps=abc`, `optim.lr=fast`) or an
+unknown top-level key (`+stepz=5`) is rejected at compose time, with Hydra's own message, before any
+code of the project runs.
+
+The top level, `log` and its scalars are closed and typed. The groups (`optim`, `fn`, `projection`,
+`schedule`) and `tracking` type the keys every option shares and stay *open* for the rest, because
+their keys depend on the option: `optim` takes any keyword argument of any `torch.optim` optimizer
+(`optim._target_=torch.optim.SGD +optim.momentum=0.9`), `fn` the arguments of its class. An open
+node is a dataclass subclassing `dict[str, Any]`: declared fields are typed, other keys take any
+value.
+Those other keys are checked against the `_target_`'s signature by `src.validation`, before any
+compute, with a one-line message. (OmegaConf 2.3 marks Dict-subclassing structured configs as
+deprecated but supports them; the project pins omegaconf < 2.4. The warning is silenced here.)
+
+Adding a new top-level key to `conf/config.yaml` means adding it to `Config` below.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+warnings.filterwarnings(
+    "ignore", message=r"Class `\w+Schema` subclasses `Dict`", category=UserWarning
+)
+
+
+@dataclass
+class OptimSchema(dict[str, Any]):
+    """Any `torch.optim` optimizer, as a partial over its parameters; other keys are its kwargs."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+    lr: float = MISSING
+
+
+@dataclass
+class FnSchema(dict[str, Any]):
+    """An `src.functions.OnlineFunction`; other keys are its constructor's arguments."""
+
+    _target_: str = MISSING
+
+
+@dataclass
+class ProjectionSchema(dict[str, Any]):
+    """An `src.projections.Projection`; other keys (low, high, radius, ...) its arguments."""
+
+    _target_: str = MISSING
+
+
+@dataclass
+class ScheduleSchema(dict[str, Any]):
+    """A step-size schedule by name (`src.schedules.SCHEDULES`)."""
+
+    name: str = "constant"
+
+
+@dataclass
+class LogSchema:
+    points: int = 1000
+
+
+@dataclass
+class TrackingSchema(dict[str, Any]):
+    uri: str = MISSING
+    experiment: str = "breaking-adam"
+
+
+@dataclass
+class Config:
+    """The top level: every key a job reads. Values come from conf/config.yaml."""
+
+    optim: OptimSchema = field(default_factory=OptimSchema)
+    fn: FnSchema = field(default_factory=FnSchema)
+    projection: ProjectionSchema = field(default_factory=ProjectionSchema)
+    schedule: ScheduleSchema = field(default_factory=ScheduleSchema)
+    steps: int = MISSING
+    seed: int = 0
+    replicates: int = 1
+    x0: float = 0.0
+    dtype: str = "float32"
+    engine: str = "auto"
+    autograd: bool = False
+    log: LogSchema = field(default_factory=LogSchema)
+    tracking: TrackingSchema = field(default_factory=TrackingSchema)
+
+
+def register() -> None:
+    """Store the schema as `base_config` (idempotent)."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+register()

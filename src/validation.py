@@ -1,0 +1,528 @@
+"""Value checks on a composed config, before any compute and before anything reaches the store.
+
+`validate(cfg)` raises `ConfigError` with ONE line naming the key, the value given and what is
+allowed, e.g. ``optim.lr=-0.1: must be a number > 0``. It works on any DictConfig (the CLI's job
+config, or one from the compose API). The schema (`src.schema`) has already rejected wrong types and
+unknown keys in YAML files at compose time; this module checks ranges, cross-key constraints, the
+keys added with `+key=value` (which Hydra force-adds past a schema), and each group's keys against
+the signature of its `_target_`.
+
+`SweepGuard` is the Hydra callback that, in a multirun, validates every job's config (and checks
+the tracking store) before any job starts, so an invalid sweep stops with one line per invalid job
+and no run in the store; at the end it prints one line per failed job and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import os
+import sys
+import traceback
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.errors import CompactHydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from src import schema
+
+DTYPES = ("float32", "float64")
+ENGINES = ("auto", "torch", "fast")
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+class ConfigError(CompactHydraException, ValueError):
+    """An invalid config value. The message is one line: key, value given, what is allowed."""
+
+
+def full_error() -> bool:
+    """Whether the user asked for full tracebacks (Hydra's HYDRA_FULL_ERROR=1)."""
+    return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError (one line) at the first invalid value of `cfg`; return None if valid."""
+    for problem in problems(cfg):
+        raise ConfigError(problem)
+    why = engine_problem(cfg)
+    if why:
+        raise ConfigError(why)
+
+
+def problems(cfg: DictConfig) -> Iterator[str]:
+    """One line per problem, in the order a reader meets the keys; stops early where later checks
+    would only repeat an earlier failure."""
+    if "hydra" in cfg:  # a config composed with return_hydra_config: check the job's part
+        cfg = _task_config(cfg)
+    missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra.")]
+    if missing:
+        yield f"{missing[0]}: no value given (set it with {missing[0]}=...)"
+        return
+    try:
+        tree = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:
+        yield (
+            f"{getattr(error, 'full_key', None) or 'config'}: cannot resolve: {_first_line(error)}"
+        )
+        return
+    tree.pop("hydra", None)
+    yield from _unknown(tree, schema.Config, "")
+    if not isinstance(tree.get("log"), dict):
+        yield f"log={_show(tree.get('log'))}: must be a mapping with key points"
+        return
+    yield from _unknown(tree["log"], schema.LogSchema, "log.")
+    yield from _top_level(tree)
+    yield from _optim(tree)
+    yield from _fn(tree)
+    yield from _projection(tree)
+    yield from _schedule(tree)
+    yield from _tracking(tree)
+
+
+# ------------------------------------------------------------------------------------ top level
+
+
+def _top_level(tree: dict) -> Iterator[str]:
+    yield from _integer(tree, "steps", minimum=1)
+    yield from _integer(tree, "replicates", minimum=1)
+    yield from _integer(tree, "seed", minimum=0)
+    yield from _number(tree, "x0")
+    if tree.get("dtype") not in DTYPES:
+        yield f"dtype={_show(tree.get('dtype'))}: must be one of {', '.join(DTYPES)}"
+    if tree.get("engine") not in ENGINES:
+        yield f"engine={_show(tree.get('engine'))}: must be one of {', '.join(ENGINES)}"
+    if not isinstance(tree.get("autograd"), bool):
+        yield f"autograd={_show(tree.get('autograd'))}: must be true or false"
+    points, steps = tree["log"].get("points"), tree.get("steps")
+    if not _is_int(points) or points < 2:
+        yield f"log.points={_show(points)}: must be an integer >= 2"
+    elif _is_int(steps) and points > steps:
+        yield f"log.points={points}: must be <= steps={steps} (there are only {steps} steps)"
+
+
+def _tracking(tree: dict) -> Iterator[str]:
+    tracking = tree.get("tracking")
+    if not isinstance(tracking, dict):
+        yield f"tracking={_show(tracking)}: must be a mapping with keys uri, experiment"
+        return
+    from src.tracking import redact  # noqa: PLC0415
+
+    for key in ("uri", "experiment"):
+        value = tracking.get(key)
+        if not isinstance(value, str) or not value.strip():
+            shown = redact(value) if isinstance(value, str) else _show(value)
+            yield f"tracking.{key}={shown!r}: must be a non-empty string"
+
+
+# ------------------------------------------------------------------------------------ groups
+
+
+def _optim(tree: dict) -> Iterator[str]:
+    import torch  # noqa: PLC0415
+
+    node = tree.get("optim")
+    target = yield from _target(node, "optim", torch.optim.Optimizer, "a torch.optim optimizer")
+    if target is None:
+        return
+    if node.get("_partial_") is not True:
+        yield (
+            f"optim._partial_={_show(node.get('_partial_'))}: must be true (the optimizer "
+            "is built over the run's parameter)"
+        )
+    yield from _arguments(node, "optim", target, skip=("params",))
+    if "lr" in node:
+        yield from _number(node, "lr", "optim.", positive=True)
+    if "betas" in node:
+        betas = node["betas"]
+        if not isinstance(betas, (list, tuple)) or not betas:
+            yield f"optim.betas={_show(betas)}: must be a list of numbers in [0, 1)"
+        for i, beta in enumerate(betas if isinstance(betas, (list, tuple)) else []):
+            if not _is_number(beta) or not 0 <= beta < 1:
+                yield (
+                    f"optim.betas[{i}]={_show(beta)}: must be a number in [0, 1) "
+                    f"(optim.betas={_show(betas)})"
+                )
+    for key in ("eps", "weight_decay", "momentum", "dampening"):
+        if key in node:
+            yield from _number(node, key, "optim.", minimum=0.0)
+    yield from _builds("optim", lambda: _build_optimizer(node, target))
+
+
+def _build_optimizer(node: dict, target: type) -> None:
+    import torch  # noqa: PLC0415
+
+    kwargs = {
+        k: (tuple(v) if isinstance(v, list) else v)
+        for k, v in node.items()
+        if not k.startswith("_")
+    }
+    target([torch.zeros(1, requires_grad=True)], **kwargs)
+
+
+def _fn(tree: dict) -> Iterator[str]:
+    from src.functions import OnlineFunction  # noqa: PLC0415
+
+    node = tree.get("fn")
+    target = yield from _target(node, "fn", OnlineFunction, "an src.functions.OnlineFunction")
+    if target is None:
+        return
+    bad = list(_arguments(node, "fn", target))
+    yield from bad
+    if bad:
+        return
+    if "p" in node:
+        yield from _number(node, "p", "fn.", minimum=0.0, maximum=1.0)
+    if "period" in node:
+        yield from _integer(node, "period", "fn.", minimum=1)
+    for key in ("curvature", "noise"):  # b_t = curvature >= 0 keeps f_t convex; noise is a scale
+        if key in node:
+            yield from _number(node, key, "fn.", minimum=0.0)
+    built = yield from _builds("fn", lambda: target(**_kwargs(node)))
+    p = getattr(built, "p", None)
+    if p is not None and "p" not in node and not 0 <= p <= 1:
+        given = ", ".join(f"fn.{k}={_show(v)}" for k, v in _kwargs(node).items())
+        yield f"fn: {given} give the probability p={p:g}, which must be in [0, 1]"
+
+
+def _projection(tree: dict) -> Iterator[str]:
+    from src.projections import Projection  # noqa: PLC0415
+
+    node = tree.get("projection")
+    target = yield from _target(node, "projection", Projection, "an src.projections.Projection")
+    if target is None:
+        return
+    bad = list(_arguments(node, "projection", target))
+    yield from bad
+    if bad:
+        return
+    if "radius" in node:
+        yield from _number(node, "radius", "projection.", positive=True)
+    if "low" in node and "high" in node:
+        low, high = node["low"], node["high"]
+        if not (_is_number(low) and _is_number(high) and low < high):
+            yield (
+                f"projection.low={_show(low)}, projection.high={_show(high)}: "
+                "need numbers with low < high"
+            )
+    yield from _builds("projection", lambda: target(**_kwargs(node)))
+
+
+def _schedule(tree: dict) -> Iterator[str]:
+    from src.schedules import SCHEDULES  # noqa: PLC0415
+
+    node = tree.get("schedule")
+    name = node.get("name") if isinstance(node, dict) else None
+    if name not in SCHEDULES:
+        yield f"schedule.name={_show(name)}: must be one of {', '.join(SCHEDULES)}"
+
+
+def engine_problem(cfg: DictConfig) -> str | None:
+    """With engine=fast, why the fast engine cannot run this job (None if it can)."""
+    if cfg.get("engine") != "fast":
+        return None
+    from src import fast_engine  # noqa: PLC0415  (numba import is slow; only when asked for)
+    from src.experiment import build_spec  # noqa: PLC0415
+
+    why = fast_engine.unsupported(cfg, build_spec(cfg))
+    return None if why is None else f"engine=fast: {why} (use engine=torch or engine=auto)"
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _target(node: Any, group: str, base: type, what: str) -> Iterator[str]:
+    """The class `node._target_` names, or None after yielding why it is not usable."""
+    if not isinstance(node, dict):
+        yield f"{group}={_show(node)}: must be a config with a _target_"
+        return None
+    name = node.get("_target_")
+    from hydra._internal.utils import _locate  # noqa: PLC0415  (what instantiate itself uses)
+
+    try:
+        target = _locate(str(name))
+    except Exception:  # noqa: BLE001  (any import failure reads the same to the user)
+        yield f"{group}._target_={_show(name)}: cannot import it; must name {what}"
+        return None
+    if not (isinstance(target, type) and issubclass(target, base)):
+        yield f"{group}._target_={_show(name)}: must name {what}"
+        return None
+    return target
+
+
+def _arguments(node: dict, group: str, target: type, skip: tuple[str, ...] = ()) -> Iterator[str]:
+    """Every key of `node` must be an argument of `target`, of the annotated type."""
+    signature = inspect.signature(target.__init__)
+    params = {k: p for k, p in signature.parameters.items() if k != "self" and k not in skip}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    try:
+        hints = typing.get_type_hints(target.__init__)
+    except Exception:  # noqa: BLE001  (unresolvable annotations: check names only)
+        hints = {}
+    for key, value in node.items():
+        if key.startswith("_"):
+            continue
+        if key not in params:
+            yield (
+                f"{group}.{key}={_show(value)}: not an argument of {node['_target_']} "
+                f"(its arguments: {', '.join(params)})"
+            )
+        elif hints.get(key) is int and not _is_int(value):
+            yield f"{group}.{key}={_show(value)}: must be an integer"
+        elif hints.get(key) is float and not _is_number(value):
+            yield f"{group}.{key}={_show(value)}: must be a number"
+
+
+def _builds(group: str, build: Any) -> Iterator[str]:
+    """Construct the group's object; a rejection by its constructor becomes one line."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001  (the constructor's own check, relayed)
+        yield f"{group}: rejected by its constructor: {_first_line(error)}"
+        return None
+
+
+def _unknown(node: dict, schema_class: type, prefix: str) -> Iterator[str]:
+    known = [f.name for f in dataclasses.fields(schema_class)]
+    for key, value in node.items():
+        if key not in known:
+            yield f"{prefix}{key}={_show(value)}: unknown key (allowed: {', '.join(known)})"
+
+
+def _integer(node: dict, key: str, prefix: str = "", minimum: int | None = None) -> Iterator[str]:
+    value = node.get(key)
+    if not _is_int(value) or (minimum is not None and value < minimum):
+        yield f"{prefix}{key}={_show(value)}: must be an integer" + (
+            f" >= {minimum}" if minimum is not None else ""
+        )
+
+
+def _number(
+    node: dict,
+    key: str,
+    prefix: str = "",
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    positive: bool = False,
+) -> Iterator[str]:
+    value = node.get(key)
+    ok = _is_number(value) and math.isfinite(value)
+    if positive:
+        ok, allowed = ok and value > 0, "a number > 0"
+    elif minimum is not None and maximum is not None:
+        ok, allowed = ok and minimum <= value <= maximum, f"a number in [{minimum:g}, {maximum:g}]"
+    elif minimum is not None:
+        ok, allowed = ok and value >= minimum, f"a number >= {minimum:g}"
+    else:
+        allowed = "a finite number"
+    if not ok:
+        yield f"{prefix}{key}={_show(value)}: must be {allowed}"
+
+
+def _kwargs(node: dict) -> dict:
+    return {k: v for k, v in node.items() if not k.startswith("_")}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (DictConfig, ListConfig)):
+        value = OmegaConf.to_container(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]
+
+
+# ------------------------------------------------------------------------------------ sweeps
+
+
+@dataclass
+class JobFailure:
+    """What a multirun job returns instead of raising when its run failed for a known reason, so
+    that the other jobs still run and the sweep ends with a summary (see SweepGuard)."""
+
+    job: int
+    name: str
+    message: str
+    exit_code: int = 1
+
+
+def sweep_overrides(config: DictConfig) -> list[list[str]] | None:
+    """The override list of every job BasicSweeper will launch, or None for another sweeper."""
+    if str(config.hydra.sweeper.get("_target_")) != BASIC_SWEEPER:
+        return None
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: PLC0415
+    from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
+
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{k}={v}" for k, v in params.items()]
+    arguments += list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
+class SweepGuard(Callback):
+    """Multirun guard: nothing computes unless every job is valid and the store is usable; failed
+    jobs are listed at the end, one line each, and the process exits non-zero.
+
+    Listed *before* `mlflow_sweep` in `hydra.callbacks`: its `on_multirun_start` runs first (no
+    parent run is created for a sweep that cannot run) and its `on_multirun_end` last (Hydra calls
+    end hooks in reverse), after the parent has been closed.
+    """
+
+    def __init__(self) -> None:
+        self.failures: list[JobFailure] = []
+        self.jobs = 0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
+
+        from src import tracking  # noqa: PLC0415
+
+        self.failures, self.jobs = [], 0
+        jobs = sweep_overrides(config)
+        configs: list[tuple[str, DictConfig]] = []
+        if jobs is None:  # another sweeper picks values as it goes: check the base config
+            configs.append(("base config", config))
+        else:
+            loader = GlobalHydra.instance().config_loader()
+            hidden = tuple(
+                f"{k}=" for k in config.hydra.job.config.override_dirname.get("exclude_keys") or ()
+            )
+            for number, overrides in enumerate(jobs):
+                shown = [o for o in overrides if not o.lstrip("+~").startswith(hidden)]
+                label = f"job {number} ({','.join(shown) or 'defaults'})"
+                try:
+                    configs.append((label, loader.load_sweep_config(config, overrides)))
+                except Exception as error:  # noqa: BLE001  (a composition error is one line too)
+                    configs.append((label, None))
+                    self._invalid(label, _first_line(error), error)
+        for label, composed in configs:
+            if composed is None:
+                continue
+            try:
+                validate(_task_config(composed))
+            except ConfigError as error:
+                self._invalid(label, str(error), error)
+        if self.failures:
+            _stop(
+                2,
+                f"multirun: {len(self.failures)} of {len(configs)} jobs are invalid; "
+                "nothing was run",
+                [tracking.redact(f.message) for f in self.failures],
+            )
+        stores = {
+            (str(c.tracking.uri), str(c.tracking.experiment)) for _, c in configs if c is not None
+        }
+        for uri, experiment in sorted(stores):
+            try:
+                tracking.connect(uri, experiment)
+            except tracking.StoreError as error:
+                if full_error():
+                    traceback.print_exception(error)
+                _stop(1, f"error: {error}")
+        self.jobs = len(configs)
+
+    def _invalid(self, label: str, message: str, error: BaseException) -> None:
+        if full_error():
+            traceback.print_exception(error)
+        self.failures.append(JobFailure(len(self.failures), label, f"{label}: {message}", 2))
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        from hydra.core.utils import JobStatus  # noqa: PLC0415
+
+        if job_return.status != JobStatus.COMPLETED:  # an unexpected error: Hydra reports it
+            return
+        value = job_return.return_value
+        if isinstance(value, JobFailure):
+            self.failures.append(value)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        failures = list(self.failures)
+        in_process = str(config.hydra.launcher.get("_target_")) == BASIC_LAUNCHER
+        if in_process and not failures:
+            return
+        from src import tracking  # noqa: PLC0415
+        from src.sweep_callback import parent_run_id  # noqa: PLC0415
+
+        parent = parent_run_id(Path(str(config.hydra.sweep.dir)).resolve())
+        if parent:
+            try:
+                client, experiment = tracking.connect(
+                    str(config.tracking.uri), str(config.tracking.experiment)
+                )
+                if not failures:  # jobs ran in worker processes: their failures are in the store
+                    failures = _failed_children(client, experiment, parent)
+                # a failure with no run (a store error) still fails the sweep's parent
+                if failures and client.get_run(parent).info.status != "KILLED":
+                    tracking.end_run(client, parent, "FAILED")
+            except Exception as error:  # noqa: BLE001  (the summary below matters more)
+                print(
+                    f"warning: could not read or close the sweep's parent run: "
+                    f"{tracking.redact(_first_line(error))}",
+                    file=sys.stderr,
+                )
+        if failures:
+            _stop(
+                max(f.exit_code for f in failures),
+                f"multirun: {len(failures)} of {self.jobs or '?'} jobs failed",
+                [tracking.redact(f.message) for f in failures],
+            )
+
+
+def _failed_children(client: Any, experiment: str, parent: str) -> list[JobFailure]:
+    from src.tracking import PARENT_TAG  # noqa: PLC0415
+
+    runs = client.search_runs(
+        [experiment],
+        f"tags.`{PARENT_TAG}` = '{parent}' and attributes.status = 'FAILED'",
+        max_results=50000,
+    )
+    return [
+        JobFailure(
+            -1,
+            run.info.run_name,
+            f"run {run.info.run_name} ({run.info.run_id}): "
+            f"{run.data.tags.get('failure.reason') or run.data.tags.get('error')}",
+        )
+        for run in runs
+    ]
+
+
+def _task_config(config: DictConfig) -> DictConfig:
+    """The job's own config, as the task function sees it (without the `hydra` node)."""
+    return OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+
+
+def _stop(code: int, headline: str, lines: list[str] = ()) -> typing.NoReturn:
+    print(headline, *(f"  {line}" for line in lines), sep="\n", file=sys.stderr)
+    sys.stderr.flush()
+    raise SystemExit(code)

@@ -1,0 +1,495 @@
+"""Faults: divergence, interruption, store failures, determinism and secrets — end to end, in real
+processes where the behaviour is about processes, against real MLflow stores (no mocks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from src import PROJECT_ROOT, tracking
+from src.experiment import run_job
+from tests.conftest import make_cfg, run_main
+
+SECRET_ENV = "BREAKING_ADAM_TEST_SECRET"
+SECRET = "zq8xv7-do-not-log"
+
+
+def clean(stderr: str) -> list[str]:
+    """stderr's lines without MLflow's own INFO logging and blank lines."""
+    return [x for x in stderr.splitlines() if x.strip() and " INFO mlflow" not in x]
+
+
+def all_runs(uri: str) -> list:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("breaking-adam")
+    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+
+
+def children_and_parent(uri: str) -> tuple[list, list]:
+    runs = all_runs(uri)
+    return (
+        [r for r in runs if r.data.tags.get("role") != "sweep"],
+        [r for r in runs if r.data.tags.get("role") == "sweep"],
+    )
+
+
+def start_main(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """`python -m src.main ARGS` started in the background (its output in pipes)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "src.main", *args],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+    )
+
+
+def wait_until_computing(proc: subprocess.Popen, uri: str, timeout: float = 120) -> str:
+    """The id of the first run RUNNING with its params logged (then a moment for the engine to
+    start); fails if the process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        path = Path(uri.removeprefix("sqlite:///"))
+        if path.exists():
+            try:
+                with sqlite3.connect(path, timeout=1) as db:
+                    found = db.execute(
+                        "select r.run_uuid from runs r join params p on p.run_uuid = r.run_uuid "
+                        "where r.status = 'RUNNING' and p.key = 'optim.lr'"
+                    ).fetchone()
+            except sqlite3.OperationalError:  # tables not created yet, or locked: ask again
+                found = None
+            if found:
+                time.sleep(1)  # params come just before the engine starts
+                return found[0]
+        time.sleep(0.3)
+    raise AssertionError("no run started computing")
+
+
+# ------------------------------------------------------------------------------ divergence
+
+
+@pytest.fixture(scope="module")
+def diverging_sweep(tmp_path_factory: pytest.TempPathFactory):
+    """Six jobs: lr 0.01 (fine), 1e37 (overflows float32 at step 35), 1e38 (at step 1), on both
+    engines, with projection=none and every f_t = −10x (fn.C=−1) so x runs off to +∞."""
+    tmp = tmp_path_factory.mktemp("diverge")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    proc = run_main(
+        "-m",
+        "optim=adam",
+        "fn=online",
+        "fn.C=-1",
+        "projection=none",
+        "dtype=float32",
+        "engine=torch,fast",
+        "optim.lr=0.01,1e37,1e38",
+        "steps=100",
+        "log.points=100",
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp}/multirun",
+        check=False,
+        env={SECRET_ENV: SECRET},
+    )
+    return proc, uri, tmp
+
+
+def test_divergence_fails_the_run_with_its_step_and_reason_on_both_engines(diverging_sweep):
+    _, uri, _ = diverging_sweep
+    client = MlflowClient(uri)
+    children, parents = children_and_parent(uri)
+    assert len(children) == 6 and len(parents) == 1
+    assert parents[0].info.status == "FAILED"
+    by = {(c.data.params["optim.lr"], c.data.tags["engine"]): c for c in children}
+    assert set(by) == {(lr, e) for lr in ("0.01", "1e+37", "1e+38") for e in ("torch", "fast")}
+    histories = {}
+    for (lr, engine), run in by.items():
+        xs = client.get_metric_history(run.info.run_id, "x")
+        histories[lr, engine] = sorted((m.step, m.value) for m in xs)
+        if lr == "0.01":  # the other jobs of the sweep ran and logged as usual
+            assert run.info.status == "FINISHED" and len(xs) == 100
+            continue
+        step = "35" if lr == "1e+37" else "1"
+        assert run.info.status == "FAILED"
+        assert run.data.tags["failure.step"] == step
+        assert run.data.tags["failure.reason"] == f"non-finite x or loss at step {step}"
+        assert len(xs) == int(step) - 1  # the trajectory up to the last finite step is logged
+        assert run.data.metrics["steps_done"] == int(step) - 1
+    assert histories["1e+37", "torch"] == histories["1e+37", "fast"]
+
+
+def test_a_failed_sweep_ends_non_zero_with_one_line_per_failed_job(diverging_sweep):
+    proc, _, _ = diverging_sweep
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = clean(proc.stderr)
+    summary = lines[lines.index("multirun: 4 of 6 jobs failed") :]
+    assert len(summary) == 5, proc.stderr
+    for line in summary[1:]:
+        assert line.startswith("  job ") and ": diverged: non-finite x or loss at step" in line
+
+
+def test_no_environment_variable_is_logged(diverging_sweep, tmp_path: Path):
+    """Nothing of the environment reaches the store: not in params, tags, names or artifacts."""
+    _, uri, _ = diverging_sweep
+    client = MlflowClient(uri)
+    for run in all_runs(uri):
+        text = " ".join(
+            [
+                run.info.run_name,
+                *run.data.params,
+                *run.data.params.values(),
+                *run.data.tags.values(),
+            ]
+        )
+        text += artifact_text(client, run.info.run_id, tmp_path / run.info.run_id)
+        assert SECRET not in text and SECRET_ENV not in text
+
+
+def artifact_text(client: MlflowClient, run_id: str, folder: Path) -> str:
+    """Every text artifact of the run, concatenated."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not client.list_artifacts(run_id):
+        return ""
+    local = Path(client.download_artifacts(run_id, "", str(folder)))
+    return " ".join(
+        p.read_text(errors="ignore")
+        for p in local.rglob("*")
+        if p.is_file() and p.suffix in (".yaml", ".txt", ".json", ".log", "")
+    )
+
+
+# ------------------------------------------------------------------------------ interruption
+
+
+def test_sigterm_during_a_sweep_kills_the_run_and_the_parent_and_keeps_the_trajectory(
+    tmp_path: Path,
+) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = start_main(
+        "-m",
+        "optim=adam",
+        "fn=online,stochastic",
+        "engine=fast",
+        "steps=200000000",
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp_path}/multirun",
+    )
+    try:
+        wait_until_computing(proc, uri)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert took < 30, f"took {took:.1f}s to stop"
+    assert "Traceback" not in stderr and clean(stderr)[-1].startswith("interrupted by SIGTERM")
+    children, parents = children_and_parent(uri)
+    assert len(children) == 1, "the sweep's second job must not start"
+    assert children[0].info.status == "KILLED" and parents[0].info.status == "KILLED"
+    assert_trajectory_logged(uri, children[0])
+
+
+def test_ctrl_c_during_a_torch_run_kills_it_and_keeps_the_trajectory(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = start_main(
+        "engine=torch", "steps=200000000", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/out"
+    )
+    try:
+        wait_until_computing(proc, uri)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert "Traceback" not in stderr and clean(stderr)[-1].startswith("interrupted by SIGINT")
+    (run,) = all_runs(uri)
+    assert run.info.status == "KILLED"
+    assert_trajectory_logged(uri, run)
+
+
+def assert_trajectory_logged(uri: str, run) -> None:
+    client = MlflowClient(uri)
+    done = run.data.metrics["steps_done"]
+    assert 0 < done < 200_000_000
+    xs = client.get_metric_history(run.info.run_id, "x")
+    assert xs and max(m.step for m in xs) == done
+    assert {"trajectory.npz", "config.yaml"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id)
+    }
+
+
+# ------------------------------------------------------------------------------ store faults
+
+
+@pytest.fixture
+def stopped_server() -> Iterator[str]:
+    """A server process that accepts connections but never answers: stopped with SIGSTOP."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import socket, time\n"
+                "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(64)\n"
+                "print(s.getsockname()[1], flush=True); time.sleep(600)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proc.stdout.readline())
+        proc.send_signal(signal.SIGSTOP)
+        yield f"http://alice:s3cret@127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "kind", ["bad scheme", "no folder", "unwritable", "absent server", "stopped server"]
+)
+def test_an_unusable_store_fails_within_seconds_naming_the_uri(kind: str, request) -> None:
+    uri = {
+        "bad scheme": "sqlit:///tmp/mlflow.db",
+        "no folder": "sqlite:////no/such/folder/mlflow.db",
+        "unwritable": "sqlite:////sys/mlflow.db",  # sysfs: not writable, even by root
+        "absent server": f"http://alice:s3cret@127.0.0.1:{free_port()}",
+        "stopped server": None,
+    }[kind] or request.getfixturevalue("stopped_server")
+    began = time.monotonic()
+    with pytest.raises(tracking.StoreError) as caught:
+        tracking.connect(uri, "breaking-adam")
+    assert time.monotonic() - began < 10
+    message = str(caught.value)
+    assert message.startswith(f"tracking.uri={tracking.redact(uri)}: ") and "\n" not in message
+    assert "s3cret" not in message
+
+
+def test_a_stopped_server_fails_the_job_before_any_compute(
+    stopped_server: str, tmp_path: Path
+) -> None:
+    """A job that would run for hours ends within seconds with one line, password redacted."""
+    began = time.monotonic()
+    proc = run_main(
+        "engine=torch",
+        "steps=200000000",
+        f"tracking.uri={stopped_server}",
+        f"hydra.run.dir={tmp_path}/out",
+        check=False,
+        timeout=120,
+    )
+    assert time.monotonic() - began < 60
+    assert proc.returncode == 1
+    assert clean(proc.stderr) == [
+        f"error: tracking.uri={tracking.redact(stopped_server)}: "
+        "server not answering within 3 s (timed out)"
+    ], proc.stderr
+    assert "s3cret" not in proc.stdout + proc.stderr
+
+
+def test_an_absent_server_stops_a_sweep_before_its_parent_run(tmp_path: Path) -> None:
+    uri = f"http://alice:s3cret@127.0.0.1:{free_port()}"
+    proc = run_main(
+        "-m",
+        "optim=adam,amsgrad",
+        "steps=200000000",
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp_path}/multirun",
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    (line,) = clean(proc.stderr)
+    assert line.startswith(f"error: tracking.uri={tracking.redact(uri)}: server not reachable")
+    assert "Launching" not in proc.stdout and "s3cret" not in proc.stdout + proc.stderr
+
+
+def test_a_store_error_while_logging_fails_the_job_loudly(tmp_path: Path) -> None:
+    """The run is deleted from the store while the job computes: its logging cannot succeed."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = start_main(
+        "engine=fast", "steps=150000000", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/out"
+    )
+    try:
+        run_id = wait_until_computing(proc, uri)
+        MlflowClient(uri).delete_run(run_id)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    (line,) = clean(stderr)
+    assert line.startswith(f"error: tracking.uri={uri}: store error: ") and run_id in line
+
+
+def test_retry_rides_out_a_locked_store_then_fails_loudly(tmp_path: Path) -> None:
+    """A real SQLite lock held by another connection: retried until released; if never released,
+    the error surfaces after the last attempt; a non-transient error is not retried."""
+    path = tmp_path / "store.db"
+    with sqlite3.connect(path) as db:
+        db.execute("create table t (x)")
+    holder = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    holder.execute("begin exclusive")
+    calls = []
+
+    def write() -> None:
+        calls.append(time.monotonic())
+        with sqlite3.connect(path, timeout=0) as db:
+            db.execute("insert into t values (1)")
+
+    timer = threading.Timer(0.5, lambda: holder.execute("commit"))
+    timer.start()
+    tracking.retry(write, attempts=8, first_wait=0.05)
+    timer.join()
+    assert len(calls) > 1 and calls[-1] - calls[0] >= 0.4  # retried across the lock
+    with sqlite3.connect(path) as db:
+        assert db.execute("select count(*) from t").fetchone() == (1,)
+
+    holder.execute("begin exclusive")
+    calls.clear()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        tracking.retry(write, attempts=3, first_wait=0.01)
+    assert len(calls) == 3
+    holder.execute("commit")
+
+    calls.clear()
+
+    def broken() -> None:
+        calls.append(1)
+        with sqlite3.connect(path) as db:
+            db.execute("insert into no_such_table values (1)")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        tracking.retry(broken, attempts=5, first_wait=0.01)
+    assert len(calls) == 1
+
+
+# ------------------------------------------------------------------------------ determinism
+
+
+@pytest.mark.parametrize("engine", ["torch", "fast"])
+def test_same_config_and_seed_give_bit_identical_metrics(engine: str, store: str) -> None:
+    overrides = [
+        "fn=stochastic",
+        "replicates=3",
+        "steps=3000",
+        "log.points=60",
+        f"engine={engine}",
+        f"tracking.uri={store}",
+    ]
+    ids = [run_job(make_cfg(*overrides, f"seed={seed}")).info["run_id"] for seed in (7, 7, 8)]
+    client = MlflowClient(store)
+
+    def logged(run_id: str) -> dict:
+        run = client.get_run(run_id)
+        series = {
+            name: [
+                (m.step, m.value)
+                for m in sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)
+            ]
+            for name in ("x", "avg_regret")
+        }
+        finals = {k: v for k, v in run.data.metrics.items() if k != "steps_per_second"}
+        return {**series, "finals": finals, "engine": run.data.tags["engine"]}
+
+    first, again, other = (logged(i) for i in ids)
+    assert first["engine"] == engine and len(first["x"]) == 60
+    assert first == again  # exact float equality, every point
+    assert first["x"] != other["x"]  # and the seed matters
+
+
+def test_each_run_records_seed_torch_version_and_git_state(store: str) -> None:
+    run_id = run_job(
+        make_cfg("steps=50", "log.points=5", "seed=123", f"tracking.uri={store}")
+    ).info["run_id"]
+    tags = MlflowClient(store).get_run(run_id).data.tags
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    assert tags["seed"] == "123"
+    assert tags["torch_version"] == torch.__version__
+    assert tags["mlflow.source.git.commit"] == git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    assert tags["git_dirty"] == ("true" if dirty else "false")
+
+
+# ------------------------------------------------------------------------------ security
+
+
+@pytest.mark.parametrize("target", ["ui", "server"])
+def test_make_ui_and_server_bind_localhost_unless_told(target: str) -> None:
+    def dry_run(*args: str) -> str:
+        return subprocess.run(
+            ["make", "-n", target, *args],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    assert "--host 127.0.0.1" in dry_run()
+    assert "--host 0.0.0.0" in dry_run("HOST=0.0.0.0")
+
+
+def test_a_password_in_the_tracking_uri_is_never_logged_or_printed(tmp_path: Path) -> None:
+    """A real MLflow server behind http://alice:s3cret@...: the sweep's output, the parent's and
+    the child's params, tags, names and artifacts (config.yaml, .hydra/) hold *** instead."""
+    from tests.servers import mlflow_server  # noqa: PLC0415
+
+    with mlflow_server(f"sqlite:///{tmp_path}/server.db") as (url, _):
+        uri = url.replace("http://", "http://alice:s3cret@")
+        proc = run_main(
+            "-m",
+            "optim=adam",
+            "fn=online",
+            "steps=50",
+            "log.points=5",
+            f"tracking.uri={uri}",
+            f"hydra.sweep.dir={tmp_path}/multirun",
+        )
+        assert "s3cret" not in proc.stdout + proc.stderr
+        assert "***@127.0.0.1" in proc.stdout  # Hydra's launcher line, redacted
+        client = MlflowClient(url)
+        runs = all_runs(url)
+        assert len(runs) == 2
+        for run in runs:
+            text = " ".join([run.info.run_name, *run.data.params.values(), *run.data.tags.values()])
+            text += artifact_text(client, run.info.run_id, tmp_path / run.info.run_id)
+            assert "s3cret" not in text
+        (child,) = [r for r in runs if r.data.tags.get("role") != "sweep"]
+        assert child.data.params["tracking.uri"] == tracking.redact(uri)
+        hydra_files = {a.path for a in client.list_artifacts(child.info.run_id, ".hydra")}
+        assert ".hydra/overrides.yaml" in hydra_files
+        overrides = (tmp_path / child.info.run_id / ".hydra" / "overrides.yaml").read_text()
+        assert "***@127.0.0.1" in overrides
