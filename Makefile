@@ -5,23 +5,32 @@ STAMP   := .venv/.install-stamp
 ARGS    ?=
 PORT    ?= 5000
 HOST    ?= 127.0.0.1
+JOBS    ?=
+STORE   ?= sqlite:///$(CURDIR)/mlflow.db
+LAUNCH  := $(if $(JOBS),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
+# the report reads the store the sweep wrote to: tracking.uri=/tracking.experiment= from ARGS
+REPORT_STORE := $(patsubst tracking.uri=%,--tracking-uri %,$(filter tracking.uri=%,$(ARGS))) \
+	$(patsubst tracking.experiment=%,--experiment %,$(filter tracking.experiment=%,$(ARGS)))
 
-.PHONY: help install sweep test lint format ui clean
+.PHONY: help install sweep figure test lint format ui server clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## create .venv and install the project with its dev extras (quick when done)
+install: $(STAMP)  ## create .venv and install the project, its dev, launcher and postgres extras
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "torch==2.13.0"   # the CPU wheel first, so nothing pulls a CUDA build
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,joblib,slurm,ray,postgres]"
 	touch $(STAMP)
 
-sweep: install  ## the paper's Figure 1: Adam and AMSGrad on the online and stochastic problems
-	$(PY) -m src.main -m $(ARGS)
+sweep: install  ## the paper's Figure 1 (JOBS=N: N jobs at once through the joblib launcher)
+	$(PY) -m src.main -m $(LAUNCH) $(ARGS) && $(PY) -m src.report $(REPORT_STORE)
+
+figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="--parent RUN_ID")
+	$(PY) -m src.report $(ARGS)
 
 test: install  ## the whole test suite
 	$(PY) -m pytest -q tests $(ARGS)
@@ -34,6 +43,11 @@ format: install  ## ruff format
 
 ui: install  ## the MLflow UI on the project's store, on $(HOST):$(PORT)
 	.venv/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host $(HOST) --port $(PORT)
+
+server: install  ## an MLflow tracking server on $(HOST):$(PORT) over STORE, serving mlruns/
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+	.venv/bin/mlflow server --backend-store-uri $(STORE) --serve-artifacts \
+		--artifacts-destination $(CURDIR)/mlruns --host $(HOST) --port $(PORT) $(ARGS)
 
 clean:  ## remove run outputs (keeps .venv and the MLflow store)
 	rm -rf outputs multirun/*/ .pytest_cache .ruff_cache reports/*/
