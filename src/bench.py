@@ -1,7 +1,7 @@
 """`make bench`: the engines side by side, in one process, on Figure 1's online problem.
 
 Measures (Adam with amsgrad=True, lr 0.001, betas (0.9, 0.99), x clamped to [−1, 1]):
-  1. the seed tutorial's torchbearer `Trial` loop (short run, extrapolated; `pip install -e .[bench]`),
+  1. the seed tutorial's torchbearer `Trial` loop (short run, extrapolated; the `bench` extra),
   2. a plain autograd + torch.optim loop (what one writes by hand),
   3. the project's reference engine (`runner.run_torch`),
   4. the fast engine with R = 1 and R = 100 replicates,

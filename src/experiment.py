@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from src import PROJECT_ROOT, tracking
-from src.regret import DIVERGED, FINISHED, INTERRUPTED, RunResult
+from src.regret import DIVERGED, INTERRUPTED, RunResult
 from src.runner import RunSpec, run_torch
 from src.schedules import make_scheduler
 
@@ -73,7 +73,7 @@ def git_state() -> dict[str, str]:
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True,
-                                  text=True, timeout=10).stdout.strip()
+                                  text=True, timeout=10, check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 

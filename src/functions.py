@@ -4,10 +4,10 @@ Every function here is convex and of the form
 
     f_t(x) = a_t·x + (b_t / 2)·x²        (b_t ≥ 0; constant terms dropped: they cancel in regret)
 
-so a function is fully described by its *coefficient stream* (a_t, b_t), t = 1, 2, … — which is what
-both engines consume, chunk by chunk, from the same seeded generators. Gradients are a_t + b_t·x, and
-the best fixed point in hindsight over an interval has a closed form (`best_fixed_loss`), so regret is
-exact for every function.
+so a function is fully described by its *coefficient stream* (a_t, b_t), t = 1, 2, …, which both
+engines consume chunk by chunk from the same seeded generators. Gradients are a_t + b_t·x,
+and the best fixed point in hindsight over an interval has a closed form (`best_fixed_loss`), so
+regret is exact for every function.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 
 
@@ -25,7 +24,7 @@ class Projection:
 
 
 class Box(Projection):
-    """F = [low, high]: x ← clamp(x, low, high). The paper's F = [−1, 1] and the tutorial's clamp."""
+    """F = [low, high]: x ← clamp(x, low, high); the paper's F = [−1, 1], the tutorial's clamp."""
 
     kind = 1
 

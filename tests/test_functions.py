@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from src.functions import (Bernoulli, NoisyQuadratic, Periodic, RandomStreams, Theorem3,
-                           best_fixed_loss, theorem3_probability)
+from src.functions import (
+    Bernoulli,
+    NoisyQuadratic,
+    Periodic,
+    RandomStreams,
+    Theorem3,
+    best_fixed_loss,
+    theorem3_probability,
+)
 
 
 def test_periodic_rare_steps_are_t_mod_period_equal_one() -> None:

@@ -1,4 +1,4 @@
-"""The reference engine against recurrences written here from the formulas, and the paper's claim."""
+"""The reference engine against recurrences written here from the formulas; the paper's claim."""
 
 from __future__ import annotations
 
