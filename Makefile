@@ -12,7 +12,7 @@ LAUNCH  := $(if $(JOBS),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
 REPORT_STORE := $(patsubst tracking.uri=%,--tracking-uri %,$(filter tracking.uri=%,$(ARGS))) \
 	$(patsubst tracking.experiment=%,--experiment %,$(filter tracking.experiment=%,$(ARGS)))
 
-.PHONY: help install sweep figure test lint format ui server clean
+.PHONY: help install sweep figure test bench lint format ui server clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="
 
 test: install  ## the whole test suite
 	$(PY) -m pytest -q tests $(ARGS)
+
+bench: install  ## the engines side by side (torchbearer tutorial loop included) and the default sweep's wall time
+	$(PIP) install -q -e ".[bench]"
+	$(PY) -m src.bench $(ARGS)
 
 lint: install  ## ruff lint and format check
 	.venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests

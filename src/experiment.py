@@ -1,7 +1,7 @@
 """One job: build the run from its config, track it in MLflow, run an engine, log the outcome.
 
 The glue between the config (a DictConfig, no Hydra runtime needed), the engines (`runner`,
-`fast_engine`) and the store (`tracking`).
+`fast_engine`; `training` when the config names a task) and the store (`tracking`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from src import PROJECT_ROOT, tracking
+from src.datasets import DatasetError
 from src.regret import DIVERGED, INTERRUPTED, RunResult
 from src.runner import RunSpec, run_torch
 from src.schedules import make_scheduler
+from src.schema import TASK_IGNORES
+from src.training import TrainResult, TrainSpec, train
+from src.validation import ConfigError
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+TORCH_THREADS = torch.get_num_threads()  # torch's default, before a job sets its own
+TASK_KEYS = ("task", "data")  # null unless the job trains a model
 
 
 class JobFailed(RuntimeError):
@@ -36,6 +42,37 @@ def build_spec(cfg: DictConfig) -> RunSpec:
     return RunSpec(fn=instantiate(cfg.fn), projection=instantiate(cfg.projection),
                    steps=int(cfg.steps), replicates=int(cfg.replicates), seed=int(cfg.seed),
                    x0=float(cfg.x0), dtype=DTYPES[cfg.dtype], log_points=int(cfg.log.points))
+
+
+def is_task(cfg: DictConfig) -> bool:
+    """Whether the job trains a model on a dataset (`task=...`) instead of the synthetic fn."""
+    return cfg.get("task") is not None
+
+
+def build_task(cfg: DictConfig) -> TrainSpec:
+    """The task's training run: its dataset read from the local files, its model as a factory
+    `model()` (built inside the seeded loop). An unreadable dataset file is a ConfigError."""
+    source = instantiate(cfg.data)
+    try:
+        data = source.load()
+    except (DatasetError, OSError) as error:
+        raise ConfigError(f"data: {error}") from error
+    options = OmegaConf.to_container(cfg.task.model, resolve=True)
+    model = partial(get_class(options.pop("_target_")), tuple(source.input_shape),
+                    source.classes, **options)
+    return TrainSpec(data=data, model=model, steps=int(cfg.steps),
+                     batch_size=int(cfg.task.batch_size), seed=int(cfg.seed),
+                     log_points=int(cfg.log.points), dtype=DTYPES[cfg.dtype],
+                     eval_batch_size=int(cfg.task.eval_batch_size), device=str(cfg.task.device))
+
+
+def run_training(cfg: DictConfig, spec: TrainSpec, progress: Callable[[int], None] | None
+                 ) -> TrainResult:
+    """The task's minibatch loop over the configured torch.optim optimizer and schedule."""
+    torch.set_num_threads(int(cfg.task.threads) or TORCH_THREADS)
+    schedule = cfg.get("schedule", {}).get("name", "constant")
+    return train(spec, optimizer_factory(cfg), partial(make_scheduler, schedule)
+                 if schedule != "constant" else None, progress)
 
 
 def optimizer_factory(cfg: DictConfig) -> Callable:
@@ -50,9 +87,12 @@ def optimizer_name(cfg: DictConfig) -> str:
     return str(cfg.optim._target_).rsplit(".", 1)[-1]
 
 
-def run_engine(cfg: DictConfig, spec: RunSpec, progress: Callable[[int], None] | None
-               ) -> tuple[str, RunResult]:
-    """Run on the engine `cfg.engine` asks for; returns (engine that ran, result)."""
+def run_engine(cfg: DictConfig, spec: RunSpec | TrainSpec,
+               progress: Callable[[int], None] | None) -> tuple[str, RunResult | TrainResult]:
+    """Run on the engine `cfg.engine` asks for; returns (engine that ran, result). A task always
+    runs on torch (validation refuses engine=fast for it)."""
+    if isinstance(spec, TrainSpec):
+        return "torch", run_training(cfg, spec, progress)
     from src import fast_engine  # noqa: PLC0415  (numba import is slow; only when needed)
 
     engine = cfg.get("engine", "auto")
@@ -83,18 +123,20 @@ def git_state() -> dict[str, str]:
 
 
 def run_params(cfg: DictConfig) -> dict[str, Any]:
-    """The flattened resolved config, with the store's URI redacted."""
-    tree = OmegaConf.to_container(cfg, resolve=True)
-    tree.pop("hydra", None)
+    """The flattened resolved config, with the store's URI redacted (a synthetic run's null
+    `task` and `data` left out)."""
+    tree = {k: v for k, v in _without_hydra(cfg).items() if v is not None or k not in TASK_KEYS}
     flat = tracking.flatten(tree)
     flat["tracking.uri"] = tracking.redact(str(cfg.tracking.uri))
     flat["optim.class"] = optimizer_name(cfg)
     return flat
 
 
-def make_progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
-    """A tqdm bar on an interactive terminal for long runs; nothing in CI or logs."""
-    if total < 200_000 or not sys.stderr.isatty() or os.environ.get("CI"):
+def make_progress(total: int, minimum: int = 200_000
+                  ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """A tqdm bar on an interactive terminal for runs of `minimum` steps or more; nothing in CI or
+    logs."""
+    if total < minimum or not sys.stderr.isatty() or os.environ.get("CI"):
         return None, lambda: None
     from tqdm import tqdm  # noqa: PLC0415
 
@@ -103,9 +145,9 @@ def make_progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[]
 
 
 def run_job(cfg: DictConfig, parent_run_id: str | None = None, run_name: str | None = None,
-            hydra_dir: Path | None = None) -> RunResult:
+            hydra_dir: Path | None = None) -> RunResult | TrainResult:
     """Build, track and run one job; raise JobFailed if its run ended FAILED."""
-    spec = build_spec(cfg)
+    spec = build_task(cfg) if is_task(cfg) else build_spec(cfg)
     torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
     tags = {**git_state(), "torch_version": torch.__version__, "seed": str(cfg.seed),
@@ -114,7 +156,7 @@ def run_job(cfg: DictConfig, parent_run_id: str | None = None, run_name: str | N
                                 parent_run_id)
     try:
         tracking.log_params(client, run_id, run_params(cfg))
-        progress, close = make_progress(spec.steps)
+        progress, close = make_progress(spec.steps, 1_000 if is_task(cfg) else 200_000)
         try:
             engine, result = run_engine(cfg, spec, progress)
         finally:
@@ -143,7 +185,8 @@ def run_job(cfg: DictConfig, parent_run_id: str | None = None, run_name: str | N
 
 
 def _default_name(cfg: DictConfig) -> str:
-    return f"{cfg.optim._target_.rsplit('.', 1)[-1]}-{cfg.fn._target_.rsplit('.', 1)[-1]}"
+    problem = [cfg.task.model, cfg.data] if is_task(cfg) else [cfg.fn]
+    return "-".join(str(node._target_).rsplit(".", 1)[-1] for node in [cfg.optim, *problem])
 
 
 def _end(client: Any, run_id: str, parent_run_id: str | None, status: str) -> None:
@@ -152,9 +195,12 @@ def _end(client: Any, run_id: str, parent_run_id: str | None, status: str) -> No
         tracking.end_run(client, parent_run_id, status)
 
 
-def log_result(client: Any, run_id: str, cfg: DictConfig, result: RunResult,
+def log_result(client: Any, run_id: str, cfg: DictConfig, result: RunResult | TrainResult,
                hydra_dir: Path | None) -> None:
     """Metric histories (replicate means), final metrics, and the artifacts of a run."""
+    if isinstance(result, TrainResult):
+        log_training(client, run_id, cfg, result, hydra_dir)
+        return
     steps = result.log_steps.tolist()
     tracking.log_histories(client, run_id, steps, {
         "x": result.x.mean(1).tolist(), "avg_regret": result.avg_regret.mean(1).tolist()})
@@ -168,11 +214,7 @@ def log_result(client: Any, run_id: str, cfg: DictConfig, result: RunResult,
         npz = Path(folder) / "trajectory.npz"
         np.savez(npz, log_steps=result.log_steps, x=result.x, avg_regret=result.avg_regret,
                  final_x=result.final_x, final_regret=result.final_regret)
-        config = Path(folder) / "config.yaml"
-        config.write_text(OmegaConf.to_yaml(_without_hydra(cfg), resolve=True))
-        files = [(npz, None), (config, None)]
-        if hydra_dir is not None and (hydra_dir / ".hydra").is_dir():  # a copy, URI redacted
-            files.append((_redacted_copy(hydra_dir / ".hydra", Path(folder) / ".hydra"), ".hydra"))
+        files = [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
         tracking.log_files(client, run_id, files)
     from src.plots import trajectory_figure  # matplotlib only once a job has a result
     from src.report import fn_label, optimizer_label
@@ -182,6 +224,46 @@ def log_result(client: Any, run_id: str, cfg: DictConfig, result: RunResult,
     params = {k: str(v) for k, v in run_params(cfg).items()}
     fig = trajectory_figure(result, f"{optimizer_label(params)} on {fn_label(params)}")
     tracking.retry(lambda: client.log_figure(run_id, fig, "trajectory.png"))
+
+
+def log_training(client: Any, run_id: str, cfg: DictConfig, result: TrainResult,
+                 hydra_dir: Path | None) -> None:
+    """A task's histories (train_loss, test_loss, test_accuracy on the evaluation grid), final
+    metrics, and artifacts: `history.npz`, `history.png`, `config.yaml`, `.hydra/`."""
+    tracking.log_histories(client, run_id, result.log_steps.tolist(), {
+        "train_loss": result.train_loss.tolist(), "test_loss": result.test_loss.tolist(),
+        "test_accuracy": result.test_accuracy.tolist()})
+    finals = {f"final_{key}": result.final(key)
+              for key in ("train_loss", "test_loss", "test_accuracy")}
+    finals = {k: v for k, v in finals.items() if np.isfinite(v)}  # none before the first point
+    finals["steps_per_second"] = result.steps_done / max(result.elapsed, 1e-9)
+    finals["steps_done"] = float(result.steps_done)
+    tracking.log_metrics(client, run_id, finals, step=result.steps_done)
+    with tempfile.TemporaryDirectory() as folder:
+        npz = Path(folder) / "history.npz"
+        np.savez(npz, log_steps=result.log_steps, train_loss=result.train_loss,
+                 test_loss=result.test_loss, test_accuracy=result.test_accuracy)
+        tracking.log_files(client, run_id, [(npz, None), *_config_files(cfg, Path(folder),
+                                                                         hydra_dir)])
+    if len(result.log_steps) == 0:  # stopped before the first evaluation: nothing to draw
+        return
+    from src.plots import training_figure  # matplotlib only once a job has a result
+    from src.report import optimizer_label, task_label
+
+    params = {k: str(v) for k, v in run_params(cfg).items()}
+    fig = training_figure(result, f"{optimizer_label(params)}, {task_label(params)}")
+    tracking.retry(lambda: client.log_figure(run_id, fig, "history.png"))
+
+
+def _config_files(cfg: DictConfig, folder: Path, hydra_dir: Path | None
+                  ) -> list[tuple[Path, str | None]]:
+    """`config.yaml` (the resolved job config) and a copy of Hydra's `.hydra/`, URI redacted."""
+    config = folder / "config.yaml"
+    config.write_text(OmegaConf.to_yaml(OmegaConf.create(_without_hydra(cfg))))
+    files: list[tuple[Path, str | None]] = [(config, None)]
+    if hydra_dir is not None and (hydra_dir / ".hydra").is_dir():
+        files.append((_redacted_copy(hydra_dir / ".hydra", folder / ".hydra"), ".hydra"))
+    return files
 
 
 def _redacted_copy(source: Path, target: Path) -> Path:
@@ -200,8 +282,13 @@ def _redacted_copy(source: Path, target: Path) -> Path:
     return target
 
 
-def _without_hydra(cfg: DictConfig) -> DictConfig:
+def _without_hydra(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved job config as a dict: no `hydra` node, the URI redacted, and for a task none
+    of the keys it does not read (fn, projection, ...)."""
     tree = OmegaConf.to_container(cfg, resolve=True)
     tree.pop("hydra", None)
     tree["tracking"]["uri"] = tracking.redact(str(cfg.tracking.uri))
-    return OmegaConf.create(tree)
+    if tree.get("task") is not None:
+        for key in TASK_IGNORES:
+            tree.pop(key, None)
+    return tree

@@ -1,4 +1,5 @@
-"""Figures from plain arrays: one job's trajectory, the paper's Figure 1, heatmaps over a grid.
+"""Figures from plain arrays: one job's trajectory or training history, the paper's Figures 1 and
+2, heatmaps over a grid.
 
 Every function returns a `matplotlib.figure.Figure` drawn on the Agg canvas without pyplot: no
 global state, nothing to close, safe in any process (a Hydra job, a test, a headless server).
@@ -31,6 +32,7 @@ OTHER_COLORS = [
     "tab:gray",
 ]
 X_LABEL, X_T, REGRET_T = "iterations", "$x_t$", "$R_t/t$"
+TRAIN_LOSS, TEST_LOSS, TEST_ACCURACY = "training loss", "test loss", "test accuracy"
 
 
 @dataclass
@@ -159,6 +161,44 @@ def panels_figure(panels: Sequence[Panel], title: str | None = None) -> Figure:
     if title:
         fig.suptitle(title)
     return fig
+
+
+def rows_figure(rows: Sequence[Sequence[Panel]], title: str | None = None) -> Figure:
+    """Rows of panels, one axes each (Figure 2: a row per task setting, its training loss and
+    test loss side by side)."""
+    columns = max((len(row) for row in rows), default=1) or 1
+    fig = new_figure(4.6 * columns, 3.4 * max(len(rows), 1))
+    axes = fig.subplots(max(len(rows), 1), columns, squeeze=False)
+    for ax_row, row in zip(axes, rows, strict=False):
+        for ax, panel in zip(ax_row, row, strict=False):
+            draw_panel(ax, panel)
+        for ax in ax_row[len(row) :]:
+            ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def training_figure(result: Any, title: str | None = None) -> Figure:
+    """One training run's losses (training and test) and test accuracy over the iterations, from
+    a TrainResult-like object with `log_steps`, `train_loss`, `test_loss` and `test_accuracy`."""
+    steps = np.asarray(result.log_steps)
+    panels = [
+        Panel(
+            "loss",
+            "cross-entropy",
+            [
+                Curve(TRAIN_LOSS, steps, np.asarray(result.train_loss), color="tab:blue"),
+                Curve(TEST_LOSS, steps, np.asarray(result.test_loss), color="tab:red"),
+            ],
+        ),
+        Panel(
+            TEST_ACCURACY,
+            TEST_ACCURACY,
+            [Curve(TEST_ACCURACY, steps, np.asarray(result.test_accuracy), color="tab:green")],
+        ),
+    ]
+    return panels_figure(panels, title)
 
 
 def replicate_curve(

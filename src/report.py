@@ -1,4 +1,4 @@
-"""The report of one sweep: Figure 1, heatmaps over a two-parameter grid, and a summary table.
+"""The report of one sweep: Figure 1 (or 2), heatmaps over a two-parameter grid, a summary table.
 
     python -m src.report [--parent RUN_ID] [--tracking-uri URI] [--experiment NAME] [--out DIR]
 
@@ -7,7 +7,11 @@ metric histories, the `trajectory.npz` artifact), writes into `DIR/<sweep name o
 
 - `figure1.png`, `figure1.pdf`: one panel group per problem (`fn`), one line per optimizer (the
   logged history, the mean over replicates), a min–max band over replicates when R > 1;
-- `heatmap_final_x.png`, `heatmap_final_avg_regret.png`: when the sweep varies two parameters;
+- `figure2.png`, `figure2.pdf` for task runs (`task=logreg|mlp|cifarnet`), as the paper's
+  Figure 2: a row per task setting (model, dataset, and any swept value besides the optimizer),
+  its training loss and test loss against the iterations, one line per optimizer;
+- `heatmap_final_x.png`, `heatmap_final_avg_regret.png` (task runs: `heatmap_final_test_loss.png`,
+  `heatmap_final_test_accuracy.png`): when the sweep varies two parameters;
 - `summary.csv`, `summary.md`: one row per child run, FAILED ones included;
 
 and logs every file as an artifact of the parent run, in folder `report`.
@@ -32,14 +36,46 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from src import PROJECT_ROOT, tracking
-from src.plots import REGRET_T, X_T, Curve, Grid, Panel, heatmap_figure, line_colors, panels_figure
+from src.plots import (
+    REGRET_T,
+    TEST_LOSS,
+    TRAIN_LOSS,
+    X_T,
+    Curve,
+    Grid,
+    Panel,
+    heatmap_figure,
+    line_colors,
+    panels_figure,
+    rows_figure,
+)
 
 DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
 DEFAULT_EXPERIMENT = "breaking-adam"
 FINAL_METRICS = ("final_x", "final_regret", "final_avg_regret", "steps_per_second")
 HEATMAP_METRICS = ("final_x", "final_avg_regret")
 FN_NAMES = {"src.functions.Periodic": "online", "src.functions.Bernoulli": "stochastic"}
-IDENTITY = {"optimizer": "optim", "fn": "fn"}  # a run's identity dimension -> its config group
+# task runs (src.training): their histories, final metrics and heatmaps; their names in figures
+TASK_HISTORIES = ("train_loss", "test_loss", "test_accuracy")
+TASK_FINAL_METRICS = (
+    "final_train_loss",
+    "final_test_loss",
+    "final_test_accuracy",
+    "steps_per_second",
+)
+TASK_HEATMAP_METRICS = ("final_test_loss", "final_test_accuracy")
+MODEL_NAMES = {
+    "src.models.LogisticRegression": "logistic regression",
+    "src.models.MLP": "1-hidden-layer network",
+    "src.models.CifarNet": "CIFARNET",
+}
+DATA_NAMES = {
+    "src.datasets.Digits": "digits",
+    "src.datasets.MNIST": "MNIST",
+    "src.datasets.CIFAR10": "CIFAR-10",
+}
+# a run's identity dimension -> its config group
+IDENTITY = {"optimizer": "optim", "fn": "fn", "task": "task", "data": "data"}
 MAX_RUNS = 50_000
 
 
@@ -59,6 +95,11 @@ class ChildRun:
     @property
     def failed(self) -> bool:
         return self.status != "FINISHED"
+
+    @property
+    def is_task(self) -> bool:
+        """A run of a task (a model trained on a dataset) rather than of a synthetic fn."""
+        return is_task_params(self.params)
 
 
 # ---------------------------------------------------------------------------- reading MLflow
@@ -123,7 +164,7 @@ def load_children(client: MlflowClient, parent: Run) -> list[ChildRun]:
     )
     children = []
     for run in sorted(runs, key=job_number):
-        run_id = run.info.run_id
+        run_id, task = run.info.run_id, is_task_params(run.data.params)
         children.append(
             ChildRun(
                 run_id,
@@ -132,8 +173,11 @@ def load_children(client: MlflowClient, parent: Run) -> list[ChildRun]:
                 dict(run.data.params),
                 dict(run.data.metrics),
                 dict(run.data.tags),
-                {key: load_history(client, run_id, key) for key in ("x", "avg_regret")},
-                load_trajectory(client, run_id),
+                {
+                    key: load_history(client, run_id, key)
+                    for key in (TASK_HISTORIES if task else ("x", "avg_regret"))
+                },
+                None if task else load_trajectory(client, run_id),
             )
         )
     return children
@@ -158,12 +202,35 @@ def fn_label(params: dict[str, str]) -> str:
     return FN_NAMES.get(target, target.rsplit(".", 1)[-1])
 
 
+def is_task_params(params: dict[str, str]) -> bool:
+    return "task.model._target_" in params
+
+
+def model_label(params: dict[str, str]) -> str:
+    """'logistic regression', '1-hidden-layer network', 'CIFARNET' or the model's class name."""
+    target = params.get("task.model._target_", "")
+    return MODEL_NAMES.get(target, target.rsplit(".", 1)[-1])
+
+
+def data_label(params: dict[str, str]) -> str:
+    """'digits', 'MNIST', 'CIFAR-10' or the data source's class name."""
+    target = params.get("data._target_", "")
+    return DATA_NAMES.get(target, target.rsplit(".", 1)[-1])
+
+
+def task_label(params: dict[str, str]) -> str:
+    """'logistic regression on MNIST'."""
+    return f"{model_label(params)} on {data_label(params)}"
+
+
 def dim_value(run: ChildRun, dim: str) -> str:
     """A run's value along a dimension: an identity label or a param ('' if missing)."""
     if dim == "optimizer":
         return optimizer_label(run.params)
     if dim == "fn":
-        return fn_label(run.params)
+        return fn_label(run.params) if not run.is_task else ""
+    if dim in ("task", "data"):
+        return (model_label if dim == "task" else data_label)(run.params) if run.is_task else ""
     return run.params.get(dim, "")
 
 
@@ -278,10 +345,13 @@ SHARED = {
 }  # param -> its subtitle name
 
 
-def shared_settings(runs: Sequence[ChildRun]) -> str:
+TASK_SHARED = {"schedule.name": "schedule", "task.batch_size": "batch"}  # and for tasks
+
+
+def shared_settings(runs: Sequence[ChildRun], keys: dict[str, str] = SHARED) -> str:
     """The settings every run shares, for a subtitle: 'lr=0.001, betas=[0.9, 0.99], …'."""
     parts = []
-    for key, name in SHARED.items():
+    for key, name in keys.items():
         values = {r.params.get(key) for r in runs if r.params}
         if len(values) == 1 and None not in values:
             text = str(values.pop())
@@ -296,6 +366,41 @@ def shared_settings(runs: Sequence[ChildRun]) -> str:
 def figure1(runs: Sequence[ChildRun], dims: Sequence[str]) -> Figure:
     """The paper's Figure 1 for these runs, titled with the settings they share."""
     return panels_figure(figure1_panels(runs, dims), shared_settings(runs) or None)
+
+
+# ---------------------------------------------------------------------------- Figure 2
+
+
+def figure2_rows(runs: Sequence[ChildRun], dims: Sequence[str]) -> list[list[Panel]]:
+    """The paper's Figure 2 for task runs: one row per task setting (model on dataset, and every
+    swept value besides the optimizer), its training loss and its test loss against the
+    iterations; one line per optimizer."""
+    groups: dict[str, list[ChildRun]] = {}
+    for run in runs:
+        extra = [f"{short(d)}={dim_value(run, d)}" for d in dims if d not in IDENTITY]
+        groups.setdefault(", ".join([task_label(run.params), *extra]), []).append(run)
+    labels = {
+        run.run_id: optimizer_label(run.params) + (f" ({run.status})" if run.failed else "")
+        for run in runs
+    }
+    colors = line_colors(list(labels.values()), [optimizer_label(r.params) for r in runs])
+    return [
+        [
+            Panel(
+                title,
+                ylabel,
+                [run_curve(r, key, labels[r.run_id], colors[labels[r.run_id]]) for r in members],
+            )
+            for key, ylabel in (("train_loss", TRAIN_LOSS), ("test_loss", TEST_LOSS))
+        ]
+        for title, members in groups.items()
+    ]
+
+
+def figure2(runs: Sequence[ChildRun], dims: Sequence[str]) -> Figure:
+    """The paper's Figure 2 for these task runs, titled with the settings they share."""
+    title = shared_settings(runs, {**SHARED, **TASK_SHARED})
+    return rows_figure(figure2_rows(runs, dims), title or None)
 
 
 # ---------------------------------------------------------------------------- heatmaps
@@ -356,12 +461,16 @@ def heatmap_grids(runs: Sequence[ChildRun], dims: Sequence[str], metric: str) ->
 
 
 def summary_rows(runs: Sequence[ChildRun], dims: Sequence[str]) -> list[dict[str, object]]:
-    """One row per run: its name, id, status, varying params, final metrics ('' if missing)."""
+    """One row per run: its name, id, status, varying params, final metrics ('' if missing): the
+    synthetic runs' (final_x, ...) and/or the task runs' (final_train_loss, ...)."""
+    metrics = [*(FINAL_METRICS if any(not r.is_task for r in runs) else ())]
+    if any(r.is_task for r in runs):
+        metrics += [m for m in TASK_FINAL_METRICS if m not in metrics]
     rows = []
     for run in runs:
         row: dict[str, object] = {"run": run.name, "run_id": run.run_id, "status": run.status}
         row.update({dim: dim_value(run, dim) for dim in dims})
-        row.update({m: run.metrics.get(m, "") for m in (*FINAL_METRICS, "steps_done")})
+        row.update({m: run.metrics.get(m, "") for m in (*metrics, "steps_done")})
         row["failure"] = run.tags.get("failure.reason") or run.tags.get("error", "")
         rows.append(row)
     return rows
@@ -435,11 +544,19 @@ def write_report(client: MlflowClient, parent: Run, out: Path) -> Path:
     dims = sweep_dimensions(runs, parent.data.params.get("overrides", ""))
     folder = out / report_name(parent)
     folder.mkdir(parents=True, exist_ok=True)
-    files = save(figure1(runs, dims), folder, "figure1", ("png", "pdf"))
-    for metric in HEATMAP_METRICS:
-        grids = heatmap_grids(runs, dims, metric)
-        if grids:
-            files += save(heatmap_figure(grids, metric), folder, f"heatmap_{metric}")
+    synthetic, tasks = [r for r in runs if not r.is_task], [r for r in runs if r.is_task]
+    files = []
+    for members, figure, name, metrics in (
+        (synthetic, figure1, "figure1", HEATMAP_METRICS),
+        (tasks, figure2, "figure2", TASK_HEATMAP_METRICS),
+    ):
+        if not members:
+            continue
+        files += save(figure(members, dims), folder, name, ("png", "pdf"))
+        for metric in metrics:
+            grids = heatmap_grids(members, dims, metric)
+            if grids:
+                files += save(heatmap_figure(grids, metric), folder, f"heatmap_{metric}")
     rows = summary_rows(runs, dims)
     write_csv(rows, folder / "summary.csv")
     (folder / "summary.md").write_text(markdown(parent, rows, [*files, "summary.csv"]))

@@ -15,6 +15,10 @@ Those other keys are checked against the `_target_`'s signature by `src.validati
 compute, with a one-line message. (OmegaConf 2.3 marks Dict-subclassing structured configs as
 deprecated but supports them; the project pins omegaconf < 2.4. The warning is silenced here.)
 
+`task` and `data` are null unless a real-world experiment is chosen (`task=logreg data=digits`):
+`task` is closed (batch size, evaluation chunk, device, threads) around an open `model` node (any
+model of `src.models` with its options), and `data` is open (its `_target_`'s arguments).
+
 Adding a new top-level key to `conf/config.yaml` means adding it to `Config` below.
 """
 
@@ -63,6 +67,31 @@ class ScheduleSchema(dict[str, Any]):
 
 
 @dataclass
+class ModelSchema(dict[str, Any]):
+    """A model of `src.models`; other keys are its options (the dataset gives shape and classes)."""
+
+    _target_: str = MISSING
+
+
+@dataclass
+class TaskSchema:
+    """A real-world experiment: a model trained by minibatches (`src.training`)."""
+
+    model: ModelSchema = field(default_factory=ModelSchema)
+    batch_size: int = 128
+    eval_batch_size: int = 1000  # test-set evaluation, in chunks of this many examples
+    device: str = "cpu"
+    threads: int = 1  # torch's intra-op threads for this job; 0: torch's default (all cores)
+
+
+@dataclass
+class DataSchema(dict[str, Any]):
+    """A `src.datasets.DataSource`; other keys (root, ...) are its arguments."""
+
+    _target_: str = MISSING
+
+
+@dataclass
 class LogSchema:
     points: int = 1000
 
@@ -81,6 +110,8 @@ class Config:
     fn: FnSchema = field(default_factory=FnSchema)
     projection: ProjectionSchema = field(default_factory=ProjectionSchema)
     schedule: ScheduleSchema = field(default_factory=ScheduleSchema)
+    task: TaskSchema | None = None  # null: the synthetic problem (fn, projection)
+    data: DataSchema | None = None  # the task's dataset
     steps: int = MISSING
     seed: int = 0
     replicates: int = 1
@@ -90,6 +121,10 @@ class Config:
     autograd: bool = False
     log: LogSchema = field(default_factory=LogSchema)
     tracking: TrackingSchema = field(default_factory=TrackingSchema)
+
+
+# The keys a job with a task does not read (it trains a model instead): not logged, not validated.
+TASK_IGNORES = ("fn", "projection", "x0", "replicates", "autograd")
 
 
 def register() -> None:

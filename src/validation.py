@@ -5,7 +5,9 @@ allowed, e.g. ``optim.lr=-0.1: must be a number > 0``. It works on any DictConfi
 config, or one from the compose API). The schema (`src.schema`) has already rejected wrong types and
 unknown keys in YAML files at compose time; this module checks ranges, cross-key constraints, the
 keys added with `+key=value` (which Hydra force-adds past a schema), and each group's keys against
-the signature of its `_target_`.
+the signature of its `_target_`. With a task (`task=logreg data=mnist`) the model must build for the
+dataset and the dataset's files must be in place (if not, one line says which files to put where);
+fn and projection are then not read, so not checked.
 
 `SweepGuard` is the Hydra callback that, in a multirun, validates every job's config (and checks
 the tracking store) before any job starts, so an invalid sweep stops with one line per invalid job
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import math
 import os
 import sys
@@ -81,9 +84,11 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     yield from _unknown(tree["log"], schema.LogSchema, "log.")
     yield from _top_level(tree)
     yield from _optim(tree)
-    yield from _fn(tree)
-    yield from _projection(tree)
+    if tree.get("task") is None:  # a task trains a model: fn and projection are not read
+        yield from _fn(tree)
+        yield from _projection(tree)
     yield from _schedule(tree)
+    yield from _task(tree)
     yield from _tracking(tree)
 
 
@@ -224,10 +229,114 @@ def _schedule(tree: dict) -> Iterator[str]:
         yield f"schedule.name={_show(name)}: must be one of {', '.join(SCHEDULES)}"
 
 
+def _task(tree: dict) -> Iterator[str]:
+    """A task (model + dataset) or none; with a task, its dataset's files must be in place."""
+    task, data = tree.get("task"), tree.get("data")
+    if task is None:
+        if data is not None:
+            shown = data.get("_target_") if isinstance(data, dict) else data
+            yield (
+                f"data={_show(shown)}: a dataset is only read by a task "
+                "(set task=logreg, mlp or cifarnet, or drop data)"
+            )
+        return
+    if not isinstance(task, dict):
+        yield f"task={_show(task)}: must be a task config (task=logreg, mlp or cifarnet)"
+        return
+    yield from _unknown(task, schema.TaskSchema, "task.")
+    for key, minimum in (("batch_size", 1), ("eval_batch_size", 1), ("threads", 0)):
+        yield from _integer(task, key, "task.", minimum=minimum)
+    yield from _device(task.get("device"))
+    if tree.get("replicates") != 1:
+        yield (
+            f"replicates={_show(tree.get('replicates'))}: a task trains one model per job "
+            "(sweep seed=0,1,2 for repeats)"
+        )
+    source = yield from _data(data)
+    if source is not None:
+        yield from _model(task.get("model"), source)
+
+
+def _device(device: Any) -> Iterator[str]:
+    import torch  # noqa: PLC0415
+
+    try:
+        kind = torch.device(device).type if isinstance(device, str) else None
+    except RuntimeError:
+        kind = None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if kind not in available:
+        yield f"task.device={_show(device)}: must be a torch device: cpu, cuda, cuda:N or mps"
+    elif not available[kind]:
+        yield f"task.device={_show(device)}: torch {torch.__version__} sees no {kind} device here"
+
+
+def _data(node: Any) -> Iterator[str]:
+    """The task's `src.datasets.DataSource`, or None after yielding why it is not usable (a
+    missing file is one line saying which files to put where)."""
+    from src.datasets import DataSource  # noqa: PLC0415
+
+    if node is None:
+        yield "data: a task needs a dataset (set data=digits, mnist or cifar10)"
+        return None
+    target = yield from _target(node, "data", DataSource, "an src.datasets.DataSource")
+    if target is None:
+        return None
+    bad = list(_arguments(node, "data", target))
+    yield from bad
+    if bad:
+        return None
+    source = yield from _builds("data", lambda: target(**_kwargs(node)))
+    why = source.missing() if source is not None else None
+    if why:
+        yield why
+    return None if why else source
+
+
+def _model(node: Any, source: Any) -> Iterator[str]:
+    """task.model must build for the dataset's input shape and give one logit per class."""
+    import torch  # noqa: PLC0415
+
+    target = yield from _target(node, "task.model", torch.nn.Module, "a model of src.models")
+    if target is None:
+        return
+    bad = list(_arguments(node, "task.model", target, skip=("input_shape", "classes")))
+    yield from bad
+    if bad:
+        return
+    for key in ("hidden", "channels", "kernel", "fc1", "fc2"):
+        if key in node:
+            yield from _integer(node, key, "task.model.", minimum=1)
+    if "dropout" in node:
+        yield from _number(node, "dropout", "task.model.", minimum=0.0, maximum=1.0)
+    shape, classes = tuple(source.input_shape), source.classes
+    model = yield from _builds("task.model", lambda: target(shape, classes, **_kwargs(node)).eval())
+    if model is None:
+        return
+    try:
+        with torch.no_grad():
+            out_shape = tuple(model(torch.zeros(2, *shape)).shape)
+    except Exception as error:  # noqa: BLE001  (any failure of the forward pass reads the same)
+        name = type(source).__name__
+        yield f"task.model: cannot take {name}'s inputs {shape}: {_first_line(error)}"
+        return
+    if out_shape != (2, classes):
+        yield f"task.model: gives outputs of shape {out_shape[1:]} per example, not {classes}"
+
+
 def engine_problem(cfg: DictConfig) -> str | None:
     """With engine=fast, why the fast engine cannot run this job (None if it can)."""
     if cfg.get("engine") != "fast":
         return None
+    if cfg.get("task") is not None:
+        return (
+            "engine=fast: a task trains a model through torch.optim; the fast engine runs only "
+            "the synthetic fn problems (use engine=torch or engine=auto)"
+        )
     from src import fast_engine  # noqa: PLC0415  (numba import is slow; only when asked for)
     from src.experiment import build_spec  # noqa: PLC0415
 
@@ -432,6 +541,7 @@ class SweepGuard(Callback):
                 validate(_task_config(composed))
             except ConfigError as error:
                 self._invalid(label, str(error), error)
+        self._repeated_tasks(configs)
         if self.failures:
             _stop(
                 2,
@@ -450,6 +560,27 @@ class SweepGuard(Callback):
                     traceback.print_exception(error)
                 _stop(1, f"error: {error}")
         self.jobs = len(configs)
+
+    def _repeated_tasks(self, configs: list[tuple[str, DictConfig | None]]) -> None:
+        """Task jobs that differ only in keys a task ignores (a swept fn) would repeat each
+        other: each repeat is an invalid job."""
+        seen: dict[str, str] = {}
+        for label, composed in configs:
+            if composed is None or composed.get("task") is None:
+                continue
+            try:
+                tree = OmegaConf.to_container(_task_config(composed), resolve=True)
+            except OmegaConfBaseException:
+                continue  # validate() has reported it
+            for key in schema.TASK_IGNORES:
+                tree.pop(key, None)
+            same = seen.setdefault(json.dumps(tree, sort_keys=True, default=str), label)
+            if same != label:
+                message = (
+                    f"repeats {same}: a task ignores {', '.join(schema.TASK_IGNORES)}; "
+                    "sweep none of them (e.g. pin fn=online)"
+                )
+                self._invalid(label, message, ConfigError(message))
 
     def _invalid(self, label: str, message: str, error: BaseException) -> None:
         if full_error():

@@ -11,7 +11,8 @@ from src import PROJECT_ROOT
 from tests.conftest import CONF
 
 SIZES = {"figure1": 4, "theorem1": 2, "theorem3": 2, "beta_grid": 60, "break_adam": 36,
-         "schedules": 6}
+         "schedules": 6, "logreg_digits": 4, "mlp_digits": 2, "logreg_mnist": 4, "mlp_mnist": 4,
+         "cifarnet_cifar10": 2}
 
 
 def sweep_jobs(name: str) -> list[dict]:
