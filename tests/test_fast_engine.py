@@ -81,7 +81,7 @@ def test_every_fn_and_projection_option_runs_alike_on_both_engines(fn: str,
 
 
 @pytest.mark.parametrize("schedule", options("schedule"))
-@pytest.mark.parametrize("optim", ["adam", "amsgrad"])
+@pytest.mark.parametrize("optim", supported_optims())
 def test_schedules_match_torch_lr_scheduler(optim: str, schedule: str) -> None:
     reference, fast = both_engines(f"optim={optim}", f"schedule={schedule}", "steps=5000",
                                    "log.points=5000", "fn=stochastic")
