@@ -78,8 +78,14 @@ def torchbearer_loop(steps: int) -> float | None:
             state[tb.MODEL].x.data.fill_(-1)
 
     model = Online()
-    trial = tb.Trial(model, make_adam(list(model.parameters())), lambda y_pred, _: y_pred, [],
-                     callbacks=[greedy_update], verbose=0)  # 0.5 passes `state` by signature
+    trial = tb.Trial(
+        model,
+        make_adam(list(model.parameters())),
+        lambda y_pred, _: y_pred,
+        [],
+        callbacks=[greedy_update],
+        verbose=0,
+    )  # 0.5 passes `state` by signature
     began = time.perf_counter()
     trial.for_train_steps(steps).run()
     return time.perf_counter() - began
@@ -92,8 +98,18 @@ def spec(steps: int, replicates: int = 1) -> RunSpec:
 def fast_variant():  # noqa: ANN201
     from omegaconf import OmegaConf
 
-    return settings(OmegaConf.create({"optim": {"_target_": "torch.optim.Adam", "lr": LR,
-                                                "betas": list(BETAS), "amsgrad": True}}))
+    return settings(
+        OmegaConf.create(
+            {
+                "optim": {
+                    "_target_": "torch.optim.Adam",
+                    "lr": LR,
+                    "betas": list(BETAS),
+                    "amsgrad": True,
+                }
+            }
+        )
+    )
 
 
 def timed(run: Callable[[], object]) -> float:
@@ -106,9 +122,20 @@ def default_sweep_seconds() -> float:
     """Wall time of `python -m src.main -m` (the paper's four 6M-step jobs) into a temp store."""
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "src.main", "-m", f"hydra.sweep.dir={folder}/m",
-                        f"tracking.uri=sqlite:///{folder}/mlflow.db"], cwd=PROJECT_ROOT,
-                       check=True, capture_output=True, env={**os.environ, "CI": "1"})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "src.main",
+                "-m",
+                f"hydra.sweep.dir={folder}/m",
+                f"tracking.uri=sqlite:///{folder}/mlflow.db",
+            ],
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "CI": "1"},
+        )
         return time.perf_counter() - began
 
 
@@ -121,8 +148,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}"
+    )
 
 
 def main() -> None:
@@ -136,14 +165,30 @@ def main() -> None:
     rows: list[tuple[str, int, int, float | None]] = [
         ("seed tutorial: torchbearer Trial", args.short, 1, torchbearer_loop(args.short)),
         ("plain autograd + torch.optim loop", args.short, 1, plain_loop(args.short)),
-        ("reference engine (torch.optim, closed-form grad)", args.short, 1,
-         timed(lambda: run_torch(spec(args.short), make_adam))),
-        ("reference engine, autograd=true", args.short, 1,
-         timed(lambda: run_torch(spec(args.short), make_adam, autograd=True))),
-        ("fast engine, R = 1", args.long, 1, timed(lambda: run_fast(spec(args.long),
-                                                                    fast_variant()))),
-        ("fast engine, R = 100", args.long // 6, 100,
-         timed(lambda: run_fast(spec(args.long // 6, 100), fast_variant()))),
+        (
+            "reference engine (torch.optim, closed-form grad)",
+            args.short,
+            1,
+            timed(lambda: run_torch(spec(args.short), make_adam)),
+        ),
+        (
+            "reference engine, autograd=true",
+            args.short,
+            1,
+            timed(lambda: run_torch(spec(args.short), make_adam, autograd=True)),
+        ),
+        (
+            "fast engine, R = 1",
+            args.long,
+            1,
+            timed(lambda: run_fast(spec(args.long), fast_variant())),
+        ),
+        (
+            "fast engine, R = 100",
+            args.long // 6,
+            100,
+            timed(lambda: run_fast(spec(args.long // 6, 100), fast_variant())),
+        ),
     ]
     plain = args.short / rows[1][3]
     print(f"Machine: {machine()}\n")
@@ -154,15 +199,19 @@ def main() -> None:
             print(f"| {name} | — | not installed | | | |")
             continue
         rate = steps / seconds
-        print(f"| {name} | {steps:,} | {rate:,.0f} | {rate * replicates:,.0f} | "
-              f"{rate * replicates / plain:,.1f} | {6e6 / rate:,.2f} s |")
+        print(
+            f"| {name} | {steps:,} | {rate:,.0f} | {rate * replicates:,.0f} | "
+            f"{rate * replicates / plain:,.1f} | {6e6 / rate:,.2f} s |"
+        )
     if not args.no_sweep:
         wall = default_sweep_seconds()
         tutorial = rows[0][3] or rows[1][3]
         per_step = tutorial / args.short
-        print(f"\nDefault sweep (4 × 6,000,000 steps, MLflow included): {wall:.1f} s wall; "
-              f"the {'tutorial' if rows[0][3] else 'plain'} loop would take "
-              f"{4 * 6e6 * per_step / 60:,.0f} min ({4 * 6e6 * per_step / wall:,.0f}× longer).")
+        print(
+            f"\nDefault sweep (4 × 6,000,000 steps, MLflow included): {wall:.1f} s wall; "
+            f"the {'tutorial' if rows[0][3] else 'plain'} loop would take "
+            f"{4 * 6e6 * per_step / 60:,.0f} min ({4 * 6e6 * per_step / wall:,.0f}× longer)."
+        )
     np.set_printoptions()
 
 

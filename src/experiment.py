@@ -39,9 +39,16 @@ class JobFailed(RuntimeError):
 
 
 def build_spec(cfg: DictConfig) -> RunSpec:
-    return RunSpec(fn=instantiate(cfg.fn), projection=instantiate(cfg.projection),
-                   steps=int(cfg.steps), replicates=int(cfg.replicates), seed=int(cfg.seed),
-                   x0=float(cfg.x0), dtype=DTYPES[cfg.dtype], log_points=int(cfg.log.points))
+    return RunSpec(
+        fn=instantiate(cfg.fn),
+        projection=instantiate(cfg.projection),
+        steps=int(cfg.steps),
+        replicates=int(cfg.replicates),
+        seed=int(cfg.seed),
+        x0=float(cfg.x0),
+        dtype=DTYPES[cfg.dtype],
+        log_points=int(cfg.log.points),
+    )
 
 
 def is_task(cfg: DictConfig) -> bool:
@@ -58,21 +65,34 @@ def build_task(cfg: DictConfig) -> TrainSpec:
     except (DatasetError, OSError) as error:
         raise ConfigError(f"data: {error}") from error
     options = OmegaConf.to_container(cfg.task.model, resolve=True)
-    model = partial(get_class(options.pop("_target_")), tuple(source.input_shape),
-                    source.classes, **options)
-    return TrainSpec(data=data, model=model, steps=int(cfg.steps),
-                     batch_size=int(cfg.task.batch_size), seed=int(cfg.seed),
-                     log_points=int(cfg.log.points), dtype=DTYPES[cfg.dtype],
-                     eval_batch_size=int(cfg.task.eval_batch_size), device=str(cfg.task.device))
+    model = partial(
+        get_class(options.pop("_target_")), tuple(source.input_shape), source.classes, **options
+    )
+    return TrainSpec(
+        data=data,
+        model=model,
+        steps=int(cfg.steps),
+        batch_size=int(cfg.task.batch_size),
+        seed=int(cfg.seed),
+        log_points=int(cfg.log.points),
+        dtype=DTYPES[cfg.dtype],
+        eval_batch_size=int(cfg.task.eval_batch_size),
+        device=str(cfg.task.device),
+    )
 
 
-def run_training(cfg: DictConfig, spec: TrainSpec, progress: Callable[[int], None] | None
-                 ) -> TrainResult:
+def run_training(
+    cfg: DictConfig, spec: TrainSpec, progress: Callable[[int], None] | None
+) -> TrainResult:
     """The task's minibatch loop over the configured torch.optim optimizer and schedule."""
     torch.set_num_threads(int(cfg.task.threads) or TORCH_THREADS)
     schedule = cfg.get("schedule", {}).get("name", "constant")
-    return train(spec, optimizer_factory(cfg), partial(make_scheduler, schedule)
-                 if schedule != "constant" else None, progress)
+    return train(
+        spec,
+        optimizer_factory(cfg),
+        partial(make_scheduler, schedule) if schedule != "constant" else None,
+        progress,
+    )
 
 
 def optimizer_factory(cfg: DictConfig) -> Callable:
@@ -87,8 +107,9 @@ def optimizer_name(cfg: DictConfig) -> str:
     return str(cfg.optim._target_).rsplit(".", 1)[-1]
 
 
-def run_engine(cfg: DictConfig, spec: RunSpec | TrainSpec,
-               progress: Callable[[int], None] | None) -> tuple[str, RunResult | TrainResult]:
+def run_engine(
+    cfg: DictConfig, spec: RunSpec | TrainSpec, progress: Callable[[int], None] | None
+) -> tuple[str, RunResult | TrainResult]:
     """Run on the engine `cfg.engine` asks for; returns (engine that ran, result). A task always
     runs on torch (validation refuses engine=fast for it)."""
     if isinstance(spec, TrainSpec):
@@ -103,17 +124,27 @@ def run_engine(cfg: DictConfig, spec: RunSpec | TrainSpec,
         if engine == "fast":
             raise ValueError(f"engine=fast: {why_not}")
     schedule = cfg.get("schedule", {}).get("name", "constant")
-    result = run_torch(spec, optimizer_factory(cfg), partial(make_scheduler, schedule)
-                       if schedule != "constant" else None,
-                       autograd=bool(cfg.get("autograd", False)), progress=progress)
+    result = run_torch(
+        spec,
+        optimizer_factory(cfg),
+        partial(make_scheduler, schedule) if schedule != "constant" else None,
+        autograd=bool(cfg.get("autograd", False)),
+        progress=progress,
+    )
     return "torch", result
 
 
 def git_state() -> dict[str, str]:
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True,
-                                  text=True, timeout=10, check=False).stdout.strip()
+            return subprocess.run(
+                ["git", *args],
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -132,8 +163,9 @@ def run_params(cfg: DictConfig) -> dict[str, Any]:
     return flat
 
 
-def make_progress(total: int, minimum: int = 200_000
-                  ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+def make_progress(
+    total: int, minimum: int = 200_000
+) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
     """A tqdm bar on an interactive terminal for runs of `minimum` steps or more; nothing in CI or
     logs."""
     if total < minimum or not sys.stderr.isatty() or os.environ.get("CI"):
@@ -144,16 +176,25 @@ def make_progress(total: int, minimum: int = 200_000
     return bar.update, bar.close
 
 
-def run_job(cfg: DictConfig, parent_run_id: str | None = None, run_name: str | None = None,
-            hydra_dir: Path | None = None) -> RunResult | TrainResult:
+def run_job(
+    cfg: DictConfig,
+    parent_run_id: str | None = None,
+    run_name: str | None = None,
+    hydra_dir: Path | None = None,
+) -> RunResult | TrainResult:
     """Build, track and run one job; raise JobFailed if its run ended FAILED."""
     spec = build_task(cfg) if is_task(cfg) else build_spec(cfg)
     torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
-    tags = {**git_state(), "torch_version": torch.__version__, "seed": str(cfg.seed),
-            "optimizer": optimizer_name(cfg)}
-    run_id = tracking.start_run(client, experiment, run_name or _default_name(cfg), tags,
-                                parent_run_id)
+    tags = {
+        **git_state(),
+        "torch_version": torch.__version__,
+        "seed": str(cfg.seed),
+        "optimizer": optimizer_name(cfg),
+    }
+    run_id = tracking.start_run(
+        client, experiment, run_name or _default_name(cfg), tags, parent_run_id
+    )
     try:
         tracking.log_params(client, run_id, run_params(cfg))
         progress, close = make_progress(spec.steps, 1_000 if is_task(cfg) else 200_000)
@@ -167,16 +208,20 @@ def run_job(cfg: DictConfig, parent_run_id: str | None = None, run_name: str | N
         _end(client, run_id, parent_run_id, "KILLED")
         raise
     except BaseException as error:
-        tracking.set_tags(client, run_id,
-                          {"error": tracking.redact(f"{type(error).__name__}: {error}")[:5000]})
+        tracking.set_tags(
+            client, run_id, {"error": tracking.redact(f"{type(error).__name__}: {error}")[:5000]}
+        )
         _end(client, run_id, parent_run_id, "FAILED")
         raise
     if result.status == INTERRUPTED:
         _end(client, run_id, parent_run_id, "KILLED")
         raise KeyboardInterrupt
     if result.status == DIVERGED:
-        tracking.set_tags(client, run_id, {"failure.step": str(result.steps_done + 1),
-                                           "failure.reason": result.reason})
+        tracking.set_tags(
+            client,
+            run_id,
+            {"failure.step": str(result.steps_done + 1), "failure.reason": result.reason},
+        )
         _end(client, run_id, parent_run_id, "FAILED")
         raise JobFailed(f"{run_name or _default_name(cfg)}: diverged: {result.reason}")
     tracking.end_run(client, run_id, "FINISHED")
@@ -195,25 +240,42 @@ def _end(client: Any, run_id: str, parent_run_id: str | None, status: str) -> No
         tracking.end_run(client, parent_run_id, status)
 
 
-def log_result(client: Any, run_id: str, cfg: DictConfig, result: RunResult | TrainResult,
-               hydra_dir: Path | None) -> None:
+def log_result(
+    client: Any,
+    run_id: str,
+    cfg: DictConfig,
+    result: RunResult | TrainResult,
+    hydra_dir: Path | None,
+) -> None:
     """Metric histories (replicate means), final metrics, and the artifacts of a run."""
     if isinstance(result, TrainResult):
         log_training(client, run_id, cfg, result, hydra_dir)
         return
     steps = result.log_steps.tolist()
-    tracking.log_histories(client, run_id, steps, {
-        "x": result.x.mean(1).tolist(), "avg_regret": result.avg_regret.mean(1).tolist()})
-    finals = {"final_x": float(result.final_x.mean()),
-              "final_regret": float(result.final_regret.mean()),
-              "final_avg_regret": float(result.final_avg_regret.mean()),
-              "steps_per_second": result.steps_done / max(result.elapsed, 1e-9),
-              "steps_done": float(result.steps_done)}
+    tracking.log_histories(
+        client,
+        run_id,
+        steps,
+        {"x": result.x.mean(1).tolist(), "avg_regret": result.avg_regret.mean(1).tolist()},
+    )
+    finals = {
+        "final_x": float(result.final_x.mean()),
+        "final_regret": float(result.final_regret.mean()),
+        "final_avg_regret": float(result.final_avg_regret.mean()),
+        "steps_per_second": result.steps_done / max(result.elapsed, 1e-9),
+        "steps_done": float(result.steps_done),
+    }
     tracking.log_metrics(client, run_id, finals, step=result.steps_done)
     with tempfile.TemporaryDirectory() as folder:
         npz = Path(folder) / "trajectory.npz"
-        np.savez(npz, log_steps=result.log_steps, x=result.x, avg_regret=result.avg_regret,
-                 final_x=result.final_x, final_regret=result.final_regret)
+        np.savez(
+            npz,
+            log_steps=result.log_steps,
+            x=result.x,
+            avg_regret=result.avg_regret,
+            final_x=result.final_x,
+            final_regret=result.final_regret,
+        )
         files = [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
         tracking.log_files(client, run_id, files)
     from src.plots import trajectory_figure  # matplotlib only once a job has a result
@@ -226,25 +288,40 @@ def log_result(client: Any, run_id: str, cfg: DictConfig, result: RunResult | Tr
     tracking.retry(lambda: client.log_figure(run_id, fig, "trajectory.png"))
 
 
-def log_training(client: Any, run_id: str, cfg: DictConfig, result: TrainResult,
-                 hydra_dir: Path | None) -> None:
+def log_training(
+    client: Any, run_id: str, cfg: DictConfig, result: TrainResult, hydra_dir: Path | None
+) -> None:
     """A task's histories (train_loss, test_loss, test_accuracy on the evaluation grid), final
     metrics, and artifacts: `history.npz`, `history.png`, `config.yaml`, `.hydra/`."""
-    tracking.log_histories(client, run_id, result.log_steps.tolist(), {
-        "train_loss": result.train_loss.tolist(), "test_loss": result.test_loss.tolist(),
-        "test_accuracy": result.test_accuracy.tolist()})
-    finals = {f"final_{key}": result.final(key)
-              for key in ("train_loss", "test_loss", "test_accuracy")}
+    tracking.log_histories(
+        client,
+        run_id,
+        result.log_steps.tolist(),
+        {
+            "train_loss": result.train_loss.tolist(),
+            "test_loss": result.test_loss.tolist(),
+            "test_accuracy": result.test_accuracy.tolist(),
+        },
+    )
+    finals = {
+        f"final_{key}": result.final(key) for key in ("train_loss", "test_loss", "test_accuracy")
+    }
     finals = {k: v for k, v in finals.items() if np.isfinite(v)}  # none before the first point
     finals["steps_per_second"] = result.steps_done / max(result.elapsed, 1e-9)
     finals["steps_done"] = float(result.steps_done)
     tracking.log_metrics(client, run_id, finals, step=result.steps_done)
     with tempfile.TemporaryDirectory() as folder:
         npz = Path(folder) / "history.npz"
-        np.savez(npz, log_steps=result.log_steps, train_loss=result.train_loss,
-                 test_loss=result.test_loss, test_accuracy=result.test_accuracy)
-        tracking.log_files(client, run_id, [(npz, None), *_config_files(cfg, Path(folder),
-                                                                         hydra_dir)])
+        np.savez(
+            npz,
+            log_steps=result.log_steps,
+            train_loss=result.train_loss,
+            test_loss=result.test_loss,
+            test_accuracy=result.test_accuracy,
+        )
+        tracking.log_files(
+            client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
+        )
     if len(result.log_steps) == 0:  # stopped before the first evaluation: nothing to draw
         return
     from src.plots import training_figure  # matplotlib only once a job has a result
@@ -255,8 +332,9 @@ def log_training(client: Any, run_id: str, cfg: DictConfig, result: TrainResult,
     tracking.retry(lambda: client.log_figure(run_id, fig, "history.png"))
 
 
-def _config_files(cfg: DictConfig, folder: Path, hydra_dir: Path | None
-                  ) -> list[tuple[Path, str | None]]:
+def _config_files(
+    cfg: DictConfig, folder: Path, hydra_dir: Path | None
+) -> list[tuple[Path, str | None]]:
     """`config.yaml` (the resolved job config) and a copy of Hydra's `.hydra/`, URI redacted."""
     config = folder / "config.yaml"
     config.write_text(OmegaConf.to_yaml(OmegaConf.create(_without_hydra(cfg))))

@@ -51,8 +51,9 @@ class RunResult:
 class RegretBook:
     """Accumulates Σ f_t(x_t), Σ a_t and Σ b_t per replicate, chunk by chunk, in float64."""
 
-    def __init__(self, replicates: int, bounds: tuple[float, float], log_steps: np.ndarray,
-                 x0: Tensor) -> None:
+    def __init__(
+        self, replicates: int, bounds: tuple[float, float], log_steps: np.ndarray, x0: Tensor
+    ) -> None:
         self.low, self.high = bounds
         self.log_steps = log_steps
         self.loss = torch.zeros(replicates, dtype=torch.float64)
@@ -83,8 +84,9 @@ class RegretBook:
             return 0
         t = np.arange(start, start + valid)
         rows = np.nonzero(np.isin(t, self.log_steps))[0]
-        regret = cum_loss[:valid] - best_fixed_loss(cum_A[:valid], cum_B[:valid], self.low,
-                                                    self.high)
+        regret = cum_loss[:valid] - best_fixed_loss(
+            cum_A[:valid], cum_B[:valid], self.low, self.high
+        )
         if len(rows):
             self.logged.append(t[rows])
             self.rows_x.append(x_after[rows])
@@ -100,12 +102,23 @@ class RegretBook:
         """The run's result; an unfinished run also logs its last completed step."""
         steps = np.concatenate(self.logged) if self.logged else np.zeros(0, np.int64)
         xs = torch.cat(self.rows_x) if self.rows_x else self.x_last.new_zeros(0, len(self.A))
-        regrets = (torch.cat(self.rows_regret) if self.rows_regret
-                   else self.x_last.new_zeros(0, len(self.A)))
+        regrets = (
+            torch.cat(self.rows_regret)
+            if self.rows_regret
+            else self.x_last.new_zeros(0, len(self.A))
+        )
         if self.steps_done and (len(steps) == 0 or steps[-1] != self.steps_done):
             steps = np.append(steps, self.steps_done)
             xs = torch.cat([xs, self.x_last.unsqueeze(0)])
             regrets = torch.cat([regrets, (self.regret_last / self.steps_done).unsqueeze(0)])
-        return RunResult(steps, xs.numpy(), regrets.numpy(), self.x_last.numpy().copy(),
-                         self.regret_last.numpy().copy(), self.steps_done, status, reason,
-                         elapsed)
+        return RunResult(
+            steps,
+            xs.numpy(),
+            regrets.numpy(),
+            self.x_last.numpy().copy(),
+            self.regret_last.numpy().copy(),
+            self.steps_done,
+            status,
+            reason,
+            elapsed,
+        )

@@ -43,30 +43,45 @@ class RunSpec:
     def comparator_bounds(self) -> tuple[float, float]:
         """The set regret compares against: the projection's, or the fn's domain if unbounded."""
         low, high = self.projection.bounds
-        return (low, high) if abs(low) != float("inf") and abs(high) != float("inf") \
+        return (
+            (low, high)
+            if abs(low) != float("inf") and abs(high) != float("inf")
             else self.fn.domain
+        )
 
 
-def run_torch(spec: RunSpec, make_optimizer: OptimizerFactory,
-              make_scheduler: SchedulerFactory | None = None, autograd: bool = False,
-              progress: Progress | None = None) -> RunResult:
+def run_torch(
+    spec: RunSpec,
+    make_optimizer: OptimizerFactory,
+    make_scheduler: SchedulerFactory | None = None,
+    autograd: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
     """Run `spec` with the optimizer built by `make_optimizer([x])`; see the module docstring."""
     x = torch.full((spec.replicates,), float(spec.x0), dtype=spec.dtype, requires_grad=True)
     x.grad = torch.zeros_like(x)
     optimizer = make_optimizer([x])
     scheduler = make_scheduler(optimizer) if make_scheduler else None
     streams = RandomStreams(spec.seed, spec.replicates)
-    book = RegretBook(spec.replicates, spec.comparator_bounds(),
-                      log_grid(spec.steps, spec.log_points), x)
+    book = RegretBook(
+        spec.replicates, spec.comparator_bounds(), log_grid(spec.steps, spec.log_points), x
+    )
     status, reason, began = FINISHED, "", time.perf_counter()
     try:
         for start in range(1, spec.steps + 1, CHUNK):
             n = min(CHUNK, spec.steps - start + 1)
             coeffs = spec.fn.coefficients(start, n, streams)
             x_after = torch.empty(n, spec.replicates, dtype=spec.dtype)
-            done = _run_chunk(x, optimizer, scheduler, spec.projection, coeffs.a.to(spec.dtype),
-                              None if coeffs.b is None else coeffs.b.to(spec.dtype), x_after,
-                              autograd)
+            done = _run_chunk(
+                x,
+                optimizer,
+                scheduler,
+                spec.projection,
+                coeffs.a.to(spec.dtype),
+                None if coeffs.b is None else coeffs.b.to(spec.dtype),
+                x_after,
+                autograd,
+            )
             valid = book.add_chunk(start, coeffs, x_after[:done])
             if progress:
                 progress(valid)
@@ -82,9 +97,16 @@ def run_torch(spec: RunSpec, make_optimizer: OptimizerFactory,
     return book.result(status, reason, time.perf_counter() - began)
 
 
-def _run_chunk(x: Tensor, optimizer: torch.optim.Optimizer, scheduler: object | None,
-               projection: Projection, a: Tensor, b: Tensor | None, x_after: Tensor,
-               autograd: bool) -> int:
+def _run_chunk(
+    x: Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: object | None,
+    projection: Projection,
+    a: Tensor,
+    b: Tensor | None,
+    x_after: Tensor,
+    autograd: bool,
+) -> int:
     """Steps over one chunk of coefficients; returns how many completed (fewer on Ctrl-C; a step
     whose update torch cannot represent in the dtype counts, with x = NaN: it diverged there)."""
     i = 0

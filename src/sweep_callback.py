@@ -48,12 +48,22 @@ class MlflowSweepCallback(Callback):
         uri = str(config.tracking.uri)
         client, experiment = tracking.connect(uri, str(config.tracking.experiment))
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
-        run_id = tracking.start_run(client, experiment, f"sweep {sweep_dir.name}",
-                                    {"sweep_dir": str(sweep_dir), "role": "sweep"})
+        run_id = tracking.start_run(
+            client,
+            experiment,
+            f"sweep {sweep_dir.name}",
+            {"sweep_dir": str(sweep_dir), "role": "sweep"},
+        )
         overrides = list(config.hydra.overrides.task)
         params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=True)
-        tracking.log_params(client, run_id, {"overrides": " ".join(overrides) or "(none)",
-                                             **{f"sweep.{k}": v for k, v in params.items()}})
+        tracking.log_params(
+            client,
+            run_id,
+            {
+                "overrides": " ".join(overrides) or "(none)",
+                **{f"sweep.{k}": v for k, v in params.items()},
+            },
+        )
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(run_id)
         os.environ[PARENT_ENV] = run_id
@@ -80,8 +90,9 @@ class MlflowSweepCallback(Callback):
         os.environ.pop(PARENT_ENV, None)
         if run_id is None:
             return
-        client, experiment = tracking.connect(str(config.tracking.uri),
-                                              str(config.tracking.experiment))
+        client, experiment = tracking.connect(
+            str(config.tracking.uri), str(config.tracking.experiment)
+        )
         tracking.end_run(client, run_id, sweep_status(client, experiment, run_id))
         self.run_id = None  # closed: nothing left for the exit handler
 
@@ -96,15 +107,17 @@ class MlflowSweepCallback(Callback):
                 status = sweep_status(client, experiment, run_id)
                 tracking.end_run(client, run_id, "KILLED" if status == "KILLED" else "FAILED")
         except Exception as error:  # at exit: report, never raise
-            print(f"warning: could not close sweep run {run_id}: "
-                  f"{tracking.redact(str(error))}", file=sys.stderr)
+            print(
+                f"warning: could not close sweep run {run_id}: {tracking.redact(str(error))}",
+                file=sys.stderr,
+            )
 
 
 def sweep_status(client: Any, experiment: str, run_id: str) -> str:
     """FAILED or KILLED if any child ended so, else FINISHED."""
-    children = client.search_runs([experiment],
-                                  f"tags.`{tracking.PARENT_TAG}` = '{run_id}'",
-                                  max_results=50000)
+    children = client.search_runs(
+        [experiment], f"tags.`{tracking.PARENT_TAG}` = '{run_id}'", max_results=50000
+    )
     statuses = {child.info.status for child in children}
     for status in ("FAILED", "KILLED"):
         if status in statuses:

@@ -55,8 +55,21 @@ def retry(call: Callable[[], T], attempts: int = 6, first_wait: float = 0.2) -> 
 
 def _transient(error: Exception) -> bool:
     text = str(error).lower()
-    return any(s in text for s in ("locked", "busy", "timeout", "timed out", "temporarily",
-                                   "connection", "503", "502", "500", "too many"))
+    return any(
+        s in text
+        for s in (
+            "locked",
+            "busy",
+            "timeout",
+            "timed out",
+            "temporarily",
+            "connection",
+            "503",
+            "502",
+            "500",
+            "too many",
+        )
+    )
 
 
 def check_store(uri: str, timeout: float = 3.0) -> None:
@@ -64,8 +77,11 @@ def check_store(uri: str, timeout: float = 3.0) -> None:
     parts = urlsplit(uri)
     scheme = parts.scheme.split("+", 1)[0]  # postgresql+psycopg2 is postgresql
     if scheme == "sqlite":
-        path = Path(uri.removeprefix("sqlite:///") if uri.startswith("sqlite:////")
-                    or uri.startswith("sqlite:///") else parts.path)
+        path = Path(
+            uri.removeprefix("sqlite:///")
+            if uri.startswith("sqlite:////") or uri.startswith("sqlite:///")
+            else parts.path
+        )
         folder = path.parent if str(path) else Path(".")
         if not folder.is_dir() or not _can_write(folder, path):
             raise StoreError(f"tracking.uri={redact(uri)}: cannot write {path}")
@@ -80,13 +96,17 @@ def check_store(uri: str, timeout: float = 3.0) -> None:
             try:
                 socket.create_connection((parts.hostname, port), timeout=timeout).close()
             except OSError as error:
-                raise StoreError(f"tracking.uri={redact(uri)}: server not reachable at "
-                                 f"{parts.hostname}:{port} ({error})") from None
+                raise StoreError(
+                    f"tracking.uri={redact(uri)}: server not reachable at "
+                    f"{parts.hostname}:{port} ({error})"
+                ) from None
             if scheme in ("http", "https"):
                 _check_answers(uri, timeout)
     elif scheme not in ("file", "databricks"):
-        raise StoreError(f"tracking.uri={redact(uri)}: unsupported scheme {parts.scheme!r} "
-                         "(allowed: sqlite, http, https, postgresql, mysql)")
+        raise StoreError(
+            f"tracking.uri={redact(uri)}: unsupported scheme {parts.scheme!r} "
+            "(allowed: sqlite, http, https, postgresql, mysql)"
+        )
 
 
 def _can_write(folder: Path, path: Path) -> bool:
@@ -109,16 +129,18 @@ def _check_answers(uri: str, timeout: float) -> None:
     parts = urlsplit(uri)
     host = parts.netloc.rsplit("@", 1)[-1]  # never send the credentials with the probe
     try:
-        urllib.request.urlopen(f"{parts.scheme}://{host}{parts.path.rstrip('/')}/health",
-                               timeout=timeout).close()
+        urllib.request.urlopen(
+            f"{parts.scheme}://{host}{parts.path.rstrip('/')}/health", timeout=timeout
+        ).close()
     except urllib.error.HTTPError:
         return  # it answered (401, 404, ...): MLflow's own calls will say more
     except (OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         if isinstance(reason, ssl.SSLError) or isinstance(error, ssl.SSLError):
             return  # it answered TLS: a certificate question is MLflow's to settle
-        raise StoreError(f"tracking.uri={redact(uri)}: server not answering within {timeout:g} s "
-                         f"({reason})") from None
+        raise StoreError(
+            f"tracking.uri={redact(uri)}: server not answering within {timeout:g} s ({reason})"
+        ) from None
 
 
 def artifact_location(uri: str) -> str | None:
@@ -155,8 +177,13 @@ def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
         raise StoreError(f"tracking.uri={redact(uri)}: {first[:300]}") from error
 
 
-def start_run(client: MlflowClient, experiment: str, name: str, tags: Mapping[str, str],
-              parent_run_id: str | None = None) -> str:
+def start_run(
+    client: MlflowClient,
+    experiment: str,
+    name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+) -> str:
     """Create a RUNNING run (a child of `parent_run_id` if given); returns its id."""
     tags = dict(tags)
     if parent_run_id:
@@ -169,24 +196,29 @@ def start_run(client: MlflowClient, experiment: str, name: str, tags: Mapping[st
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
     items = [Param(k, redact(str(v))[:6000]) for k, v in params.items()]  # no URI password
     for i in range(0, len(items), PARAMS_PER_BATCH):
-        batch = items[i:i + PARAMS_PER_BATCH]
+        batch = items[i : i + PARAMS_PER_BATCH]
         retry(lambda batch=batch: client.log_batch(run_id, params=batch))
 
 
-def log_histories(client: MlflowClient, run_id: str, steps: Sequence[int],
-                  series: Mapping[str, Sequence[float]]) -> int:
+def log_histories(
+    client: MlflowClient, run_id: str, steps: Sequence[int], series: Mapping[str, Sequence[float]]
+) -> int:
     """Log each named series at `steps` with log_batch, 1000 points a call; returns the count."""
     now = int(time.time() * 1000)
-    metrics = [Metric(name, float(v), now, int(s))
-               for name, values in series.items() for s, v in zip(steps, values, strict=True)]
+    metrics = [
+        Metric(name, float(v), now, int(s))
+        for name, values in series.items()
+        for s, v in zip(steps, values, strict=True)
+    ]
     for i in range(0, len(metrics), METRICS_PER_BATCH):
-        batch = metrics[i:i + METRICS_PER_BATCH]
+        batch = metrics[i : i + METRICS_PER_BATCH]
         retry(lambda batch=batch: client.log_batch(run_id, metrics=batch))
     return len(metrics)
 
 
-def log_metrics(client: MlflowClient, run_id: str, values: Mapping[str, float],
-                step: int = 0) -> None:
+def log_metrics(
+    client: MlflowClient, run_id: str, values: Mapping[str, float], step: int = 0
+) -> None:
     log_histories(client, run_id, [step], {k: [v] for k, v in values.items()})
 
 

@@ -28,12 +28,20 @@ def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/mlflow.db"
 
 
-def run_main(*args: str, timeout: float = 600, env: dict | None = None,
-             check: bool = True) -> subprocess.CompletedProcess:
+def run_main(
+    *args: str, timeout: float = 600, env: dict | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """`python -m src.main ARGS` in a subprocess from the project root."""
     full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "src.main", *args], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=full_env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.main", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        check=False,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc

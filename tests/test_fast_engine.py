@@ -28,8 +28,11 @@ def options(group: str) -> list[str]:
 
 
 def supported_optims() -> list[str]:
-    return [name for name in options("optim")
-            if not isinstance(fast_engine.variant(make_cfg(f"optim={name}")), str)]
+    return [
+        name
+        for name in options("optim")
+        if not isinstance(fast_engine.variant(make_cfg(f"optim={name}")), str)
+    ]
 
 
 def both_engines(*overrides: str) -> tuple:
@@ -37,8 +40,11 @@ def both_engines(*overrides: str) -> tuple:
     spec = build_spec(cfg)
     assert fast_engine.unsupported(cfg, spec) is None
     schedule = cfg.schedule.name
-    reference = run_torch(spec, optimizer_factory(cfg), None if schedule == "constant"
-                          else lambda o: make_scheduler(schedule, o))
+    reference = run_torch(
+        spec,
+        optimizer_factory(cfg),
+        None if schedule == "constant" else lambda o: make_scheduler(schedule, o),
+    )
     fast = fast_engine.run_fast(spec, fast_engine.settings(cfg))
     return reference, fast
 
@@ -49,8 +55,9 @@ def assert_equivalent(reference, fast, dtype: str) -> None:
     np.testing.assert_allclose(fast.x, reference.x, rtol=0, atol=tol)
     # regret sums are float64 in both; only the iterates' rounding differs
     scale = max(1.0, float(np.abs(reference.avg_regret).max()))
-    np.testing.assert_allclose(fast.avg_regret, reference.avg_regret, rtol=0,
-                               atol=max(tol, 1e-9) * 100 * scale)
+    np.testing.assert_allclose(
+        fast.avg_regret, reference.avg_regret, rtol=0, atol=max(tol, 1e-9) * 100 * scale
+    )
     assert reference.status == fast.status == "finished"
 
 
@@ -63,28 +70,43 @@ PROJECTION_KINDS = ["box", "none"]
 @pytest.mark.parametrize("projection", PROJECTION_KINDS)
 @pytest.mark.parametrize("fn", FN_KINDS)
 @pytest.mark.parametrize("optim", supported_optims())
-def test_every_step_of_the_first_100k_matches_torch(optim: str, fn: str, projection: str,
-                                                    dtype: str) -> None:
-    reference, fast = both_engines(f"optim={optim}", f"fn={fn}", f"projection={projection}",
-                                   f"dtype={dtype}", f"steps={STEPS}", f"log.points={STEPS}",
-                                   "replicates=2")
+def test_every_step_of_the_first_100k_matches_torch(
+    optim: str, fn: str, projection: str, dtype: str
+) -> None:
+    reference, fast = both_engines(
+        f"optim={optim}",
+        f"fn={fn}",
+        f"projection={projection}",
+        f"dtype={dtype}",
+        f"steps={STEPS}",
+        f"log.points={STEPS}",
+        "replicates=2",
+    )
     assert_equivalent(reference, fast, dtype)
 
 
 @pytest.mark.parametrize("projection", options("projection"))
 @pytest.mark.parametrize("fn", options("fn"))
-def test_every_fn_and_projection_option_runs_alike_on_both_engines(fn: str,
-                                                                   projection: str) -> None:
-    reference, fast = both_engines(f"fn={fn}", f"projection={projection}", "steps=3000",
-                                   "log.points=3000", "replicates=2", "optim.lr=0.01")
+def test_every_fn_and_projection_option_runs_alike_on_both_engines(
+    fn: str, projection: str
+) -> None:
+    reference, fast = both_engines(
+        f"fn={fn}",
+        f"projection={projection}",
+        "steps=3000",
+        "log.points=3000",
+        "replicates=2",
+        "optim.lr=0.01",
+    )
     assert_equivalent(reference, fast, "float32")
 
 
 @pytest.mark.parametrize("schedule", options("schedule"))
 @pytest.mark.parametrize("optim", supported_optims())
 def test_schedules_match_torch_lr_scheduler(optim: str, schedule: str) -> None:
-    reference, fast = both_engines(f"optim={optim}", f"schedule={schedule}", "steps=5000",
-                                   "log.points=5000", "fn=stochastic")
+    reference, fast = both_engines(
+        f"optim={optim}", f"schedule={schedule}", "steps=5000", "log.points=5000", "fn=stochastic"
+    )
     assert_equivalent(reference, fast, "float32")
 
 
@@ -92,15 +114,15 @@ def test_schedules_match_torch_lr_scheduler(optim: str, schedule: str) -> None:
 @pytest.mark.parametrize("fn", ["online", "stochastic"])
 @pytest.mark.parametrize("optim", ["adam", "amsgrad"])
 def test_a_million_steps_end_in_the_same_place(optim: str, fn: str) -> None:
-    reference, fast = both_engines(f"optim={optim}", f"fn={fn}", "steps=1000000",
-                                   "log.points=100")
+    reference, fast = both_engines(f"optim={optim}", f"fn={fn}", "steps=1000000", "log.points=100")
     assert abs(fast.final_x[0] - reference.final_x[0]) <= 1e-3
     assert abs(fast.final_avg_regret[0] - reference.final_avg_regret[0]) <= 1e-3
 
 
 def test_same_config_and_seed_draw_the_same_sequence_in_both_engines() -> None:
-    reference, fast = both_engines("fn=stochastic", "replicates=3", "seed=11", "steps=3000",
-                                   "log.points=3000", "dtype=float64")
+    reference, fast = both_engines(
+        "fn=stochastic", "replicates=3", "seed=11", "steps=3000", "log.points=3000", "dtype=float64"
+    )
     np.testing.assert_allclose(fast.x, reference.x, rtol=0, atol=1e-12)
     assert not np.allclose(fast.x[:, 0], fast.x[:, 1])
 
@@ -108,8 +130,14 @@ def test_same_config_and_seed_draw_the_same_sequence_in_both_engines() -> None:
 def test_auto_picks_fast_and_falls_back_to_torch() -> None:
     cfg = make_cfg("steps=100", "log.points=10")
     assert run_engine(cfg, build_spec(cfg), None)[0] == "fast"
-    cfg = make_cfg("steps=100", "log.points=10", "optim._target_=torch.optim.ASGD",
-                   "~optim.betas", "~optim.amsgrad", "~optim.eps")
+    cfg = make_cfg(
+        "steps=100",
+        "log.points=10",
+        "optim._target_=torch.optim.ASGD",
+        "~optim.betas",
+        "~optim.amsgrad",
+        "~optim.eps",
+    )
     assert run_engine(cfg, build_spec(cfg), None)[0] == "torch"
     cfg = make_cfg("steps=100", "log.points=10", "engine=torch")
     assert run_engine(cfg, build_spec(cfg), None)[0] == "torch"

@@ -42,11 +42,19 @@ def test_theorem3_probability_makes_the_expected_loss_delta_x() -> None:
     assert Theorem3(C=C, delta=delta).p == pytest.approx(p)
 
 
-@pytest.mark.parametrize(("fn", "optimum"), [
-    (Periodic(10, 101, 101), -1.0), (Periodic(1, 3, 3), -1.0), (Periodic(1, 1, 3), 1.0),
-    (Bernoulli(10, 101, 0.01), -1.0), (Bernoulli(1, 101, 0.001), 1.0),
-    (Theorem3(1, 101, 0.02), -1.0), (NoisyQuadratic(1, -0.5, 1), -0.5),
-    (NoisyQuadratic(1, 3.0, 1), 1.0)])
+@pytest.mark.parametrize(
+    ("fn", "optimum"),
+    [
+        (Periodic(10, 101, 101), -1.0),
+        (Periodic(1, 3, 3), -1.0),
+        (Periodic(1, 1, 3), 1.0),
+        (Bernoulli(10, 101, 0.01), -1.0),
+        (Bernoulli(1, 101, 0.001), 1.0),
+        (Theorem3(1, 101, 0.02), -1.0),
+        (NoisyQuadratic(1, -0.5, 1), -0.5),
+        (NoisyQuadratic(1, 3.0, 1), 1.0),
+    ],
+)
 def test_expected_optimum(fn, optimum: float) -> None:
     assert fn.expected_optimum(-1.0, 1.0) == optimum
 
@@ -61,7 +69,8 @@ def test_best_fixed_loss_matches_a_grid_search() -> None:
 
 def test_noisy_quadratic_gradient_depends_on_x() -> None:
     coeffs = NoisyQuadratic(curvature=2.0, center=-0.5, noise=0.0).coefficients(
-        1, 3, RandomStreams(0, 1))
+        1, 3, RandomStreams(0, 1)
+    )
     x = np.array([0.3])
     gradient = coeffs.a[0].numpy() + coeffs.b[0].numpy() * x  # a + b·x
     assert gradient == pytest.approx(2.0 * (0.3 - (-0.5)))

@@ -10,17 +10,28 @@ from hydra import compose, initialize_config_dir
 from src import PROJECT_ROOT
 from tests.conftest import CONF
 
-SIZES = {"figure1": 4, "theorem1": 2, "theorem3": 2, "beta_grid": 60, "break_adam": 36,
-         "schedules": 6, "logreg_digits": 4, "mlp_digits": 2, "logreg_mnist": 4, "mlp_mnist": 4,
-         "cifarnet_cifar10": 2}
+SIZES = {
+    "figure1": 4,
+    "theorem1": 2,
+    "theorem3": 2,
+    "beta_grid": 60,
+    "break_adam": 36,
+    "schedules": 6,
+    "logreg_digits": 4,
+    "mlp_digits": 2,
+    "logreg_mnist": 4,
+    "mlp_mnist": 4,
+    "cifarnet_cifar10": 2,
+}
 
 
 def sweep_jobs(name: str) -> list[dict]:
     with initialize_config_dir(version_base="1.3", config_dir=CONF):
         cfg = compose("config", overrides=[f"+experiment={name}"], return_hydra_config=True)
     params = {k: str(v).split(",") for k, v in cfg.hydra.sweeper.params.items()}
-    return [dict(zip(params, values, strict=True))
-            for values in itertools.product(*params.values())]
+    return [
+        dict(zip(params, values, strict=True)) for values in itertools.product(*params.values())
+    ]
 
 
 def test_every_preset_is_listed() -> None:

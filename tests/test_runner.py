@@ -23,8 +23,9 @@ def coefficient_sequence(fn_name: str, steps: int, seed: int = 0) -> list[float]
     return [1010.0 if u < 0.01 else -10.0 for u in draws]
 
 
-def torch_adam_by_hand(grads: list[float], lr: float, beta1: float, beta2: float, eps: float,
-                       amsgrad: bool) -> list[float]:
+def torch_adam_by_hand(
+    grads: list[float], lr: float, beta1: float, beta2: float, eps: float, amsgrad: bool
+) -> list[float]:
     """torch.optim.Adam's documented algorithm, with x clamped to [−1, 1] after each step."""
     x, m, v, v_max, xs = 0.0, 0.0, 0.0, 0.0, []
     for t, g in enumerate(grads, start=1):
@@ -44,12 +45,14 @@ def torch_adam_by_hand(grads: list[float], lr: float, beta1: float, beta2: float
 @pytest.mark.parametrize("autograd", [False, True])
 def test_runner_matches_hand_written_adam(optim: str, fn_name: str, autograd: bool) -> None:
     steps = 1000
-    cfg = make_cfg(f"optim={optim}", f"fn={fn_name}", f"steps={steps}", f"log.points={steps}",
-                   "dtype=float64")
+    cfg = make_cfg(
+        f"optim={optim}", f"fn={fn_name}", f"steps={steps}", f"log.points={steps}", "dtype=float64"
+    )
     result = run_torch(build_spec(cfg), optimizer_factory(cfg), autograd=autograd)
     # a linear f_t's gradient at any x is its slope: the hand recurrence needs no autograd
-    expected = torch_adam_by_hand(coefficient_sequence(fn_name, steps), 0.001, 0.9, 0.99, 1e-8,
-                                  amsgrad=optim == "amsgrad")
+    expected = torch_adam_by_hand(
+        coefficient_sequence(fn_name, steps), 0.001, 0.9, 0.99, 1e-8, amsgrad=optim == "amsgrad"
+    )
     np.testing.assert_array_equal(result.log_steps, np.arange(1, steps + 1))
     np.testing.assert_allclose(result.x[:, 0], expected, rtol=0, atol=1e-6)
 
@@ -58,8 +61,9 @@ def test_runner_matches_hand_written_adam(optim: str, fn_name: str, autograd: bo
 def test_float32_run_tracks_the_float64_recurrence(optim: str) -> None:
     cfg = make_cfg(f"optim={optim}", "steps=1000", "log.points=1000")
     result = run_torch(build_spec(cfg), optimizer_factory(cfg))
-    expected = torch_adam_by_hand(coefficient_sequence("online", 1000), 0.001, 0.9, 0.99, 1e-8,
-                                  amsgrad=optim == "amsgrad")
+    expected = torch_adam_by_hand(
+        coefficient_sequence("online", 1000), 0.001, 0.9, 0.99, 1e-8, amsgrad=optim == "amsgrad"
+    )
     assert result.x.dtype == np.float64  # stored widened; computed in float32
     np.testing.assert_allclose(result.x[:, 0], expected, rtol=0, atol=1e-5)
 
@@ -93,12 +97,14 @@ def test_regret_on_a_hand_checked_sequence() -> None:
     x: 0 → −0.3 → −0.2 → −0.5 → −0.4.  Σ f_t(x_t) = 0 + 0.3 − 0.6 + 0.5 = 0.2.
     Σ f_t(x) = 4x, minimised on [−1, 1] at x = −1: −4.  R_4 = 0.2 − (−4) = 4.2.
     """
-    spec = RunSpec(Periodic(scale=1.0, C=3.0, period=2), Box(), steps=4, dtype=torch.float64,
-                   log_points=4)
+    spec = RunSpec(
+        Periodic(scale=1.0, C=3.0, period=2), Box(), steps=4, dtype=torch.float64, log_points=4
+    )
     result = run_torch(spec, lambda p: torch.optim.SGD(p, lr=0.1))
     np.testing.assert_allclose(result.x[:, 0], [-0.3, -0.2, -0.5, -0.4], atol=1e-12)
     assert result.final_regret[0] == pytest.approx(4.2, abs=1e-12)
     assert result.final_avg_regret[0] == pytest.approx(4.2 / 4, abs=1e-12)
     # R_1 = 0 − min(3x) = 3; R_2 = 0.3 − min(2x) = 2.3; R_3 = −0.3 − min(5x) = 4.7
-    np.testing.assert_allclose(result.avg_regret[:, 0], [3 / 1, 2.3 / 2, 4.7 / 3, 4.2 / 4],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        result.avg_regret[:, 0], [3 / 1, 2.3 / 2, 4.7 / 3, 4.2 / 4], atol=1e-12
+    )

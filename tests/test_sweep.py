@@ -17,15 +17,21 @@ STEPS = 3000
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[MlflowClient, list, object]:
     tmp = tmp_path_factory.mktemp("sweep")
     uri = f"sqlite:///{tmp}/mlflow.db"
-    run_main("-m", "optim=adam,amsgrad", "fn=online,stochastic", f"steps={STEPS}",
-             "log.points=100", f"hydra.sweep.dir={tmp}/multirun", f"tracking.uri={uri}")
+    run_main(
+        "-m",
+        "optim=adam,amsgrad",
+        "fn=online,stochastic",
+        f"steps={STEPS}",
+        "log.points=100",
+        f"hydra.sweep.dir={tmp}/multirun",
+        f"tracking.uri={uri}",
+    )
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("breaking-adam")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("role") == "sweep"]
     assert len(parents) == 1
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") ==
-                parents[0].info.run_id]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     return client, children, parents[0]
 
 
@@ -35,8 +41,11 @@ def test_one_finished_parent_with_four_finished_children(sweep) -> None:
     assert len(children) == 4
     assert {c.info.status for c in children} == {"FINISHED"}
     combos = {(c.data.params["optim.amsgrad"], c.data.params["fn._target_"]) for c in children}
-    assert combos == {(a, f) for a in ("False", "True")
-                      for f in ("src.functions.Periodic", "src.functions.Bernoulli")}
+    assert combos == {
+        (a, f)
+        for a in ("False", "True")
+        for f in ("src.functions.Periodic", "src.functions.Bernoulli")
+    }
 
 
 def test_children_carry_params_tags_and_final_metrics(sweep) -> None:
@@ -48,8 +57,10 @@ def test_children_carry_params_tags_and_final_metrics(sweep) -> None:
         assert "fn.C" in params and "projection.low" in params
         assert tags["engine"] in ("torch", "fast")
         assert tags["torch_version"].startswith("2.13")
-        assert len(tags["mlflow.source.git.commit"]) in (40, 7) or \
-            tags["mlflow.source.git.commit"] == "unknown"
+        assert (
+            len(tags["mlflow.source.git.commit"]) in (40, 7)
+            or tags["mlflow.source.git.commit"] == "unknown"
+        )
         assert metrics["steps_done"] == STEPS and metrics["steps_per_second"] > 0
         assert metrics["final_avg_regret"] == pytest.approx(metrics["final_regret"] / STEPS)
 
@@ -65,10 +76,13 @@ def test_metric_histories_and_artifacts_agree(sweep, tmp_path: Path) -> None:
         names = {a.path for a in client.list_artifacts(run_id)}
         assert {"trajectory.npz", "config.yaml", ".hydra"} <= names
         assert {a.path for a in client.list_artifacts(run_id, ".hydra")} >= {
-            ".hydra/config.yaml", ".hydra/overrides.yaml"}
+            ".hydra/config.yaml",
+            ".hydra/overrides.yaml",
+        }
         npz = np.load(client.download_artifacts(run_id, "trajectory.npz", str(tmp_path)))
         by_step = {m.step: m.value for m in xs}
-        np.testing.assert_allclose([by_step[s] for s in npz["log_steps"]], npz["x"].mean(1),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            [by_step[s] for s in npz["log_steps"]], npz["x"].mean(1), rtol=1e-6
+        )
         assert child.data.metrics["final_x"] == pytest.approx(float(npz["final_x"].mean()))
         assert npz["x"][-1, 0] == pytest.approx(float(npz["final_x"][0]))
