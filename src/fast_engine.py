@@ -284,10 +284,11 @@ def run_fast(
             b = _NO_B if coeffs.b is None else np.ascontiguousarray(coeffs.b.numpy())
             _prepare(opt.code, opt.hyper, opt.schedule, start, n, consts, per_step)
             # fmt: off
-            ran, pos = _run_chunk(opt.code, consts, per_step, state, x, start, n, a, b,
-                                  coeffs.b is not None, spec.projection.kind, low, high,
-                                  cmp_low, cmp_high, sums, grid, pos, out_x, out_regret,
-                                  torch_sqrt(dt), *buffers)
+            ran, pos = _specialized(_run_chunk, opt.code,
+                                    consts, per_step, state, x, start, n, a, b,
+                                    coeffs.b is not None, spec.projection.kind, low, high,
+                                    cmp_low, cmp_high, sums, grid, pos, out_x, out_regret,
+                                    torch_sqrt(dt), *buffers)
             # fmt: on
             done = start + ran - 1
             if progress:
@@ -314,6 +315,26 @@ def run_fast(
 
 
 _NO_B = np.zeros((1, 1))
+_COMPILED: dict[tuple, Callable] = {}
+
+
+def _specialized(kernel: numba.core.registry.CPUDispatcher, code: int, *args: object) -> tuple:
+    """kernel(code, *args) through its version compiled for this literal `code`.
+
+    `numba.literally(code)` compiles one kernel per optimizer with its branches folded away, but
+    each plain call would re-run the literal resolution (~30 ms); after the first call the
+    compiled version is looked up once per argument types and called directly."""
+    key = (kernel, code, *(numba.typeof(arg) for arg in args))
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        result = kernel(code, *args)
+        for signature, overload in kernel.overloads.items():
+            if signature == (types.literal(code), *key[2:]):
+                _COMPILED[key] = overload.entry_point
+        return result
+    return compiled(code, *args)
+
+
 VML_MODE = 0x2 | 0x100  # VML_HA | VML_ERRMODE_IGNORE, as ATen calls it
 
 
@@ -723,10 +744,13 @@ def _call_sqrt(typingctx, function, n, source, target, mode):  # noqa: PLR0917
 
 
 @numba.njit(cache=True)
-def _roots(sqrt_fn, n, radicands, roots):
-    """roots[:n] = √radicands[:n], with torch's own sqrt kernel when it is known (MKL's)."""
+def _roots(sqrt_fn, n, radicands, roots, radicands_at=0, roots_at=0):
+    """roots[:n] = √radicands[:n], with torch's own sqrt kernel when it is known (MKL's).
+    `radicands_at`/`roots_at`: the arrays' addresses, if the caller has them (a hot loop)."""
     if sqrt_fn != 0:
-        _call_sqrt(sqrt_fn, n, radicands.ctypes.data, roots.ctypes.data, VML_MODE)
+        if radicands_at == 0:
+            radicands_at, roots_at = radicands.ctypes.data, roots.ctypes.data
+        _call_sqrt(sqrt_fn, n, radicands_at, roots_at, VML_MODE)
     else:
         for r in range(n):
             roots[r] = math.sqrt(radicands[r])
@@ -737,8 +761,12 @@ def _roots(sqrt_fn, n, radicands, roots):
 def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, cmp_low,  # noqa: PLR0917
                cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots):
     # fmt: on
-    """Steps start..start+n−1 for every replicate; returns (steps completed, next grid index)."""
+    """Steps start..start+n−1 for every replicate; returns (steps completed, next grid index).
+
+    Compiled once per optimizer code (`literally`), so the variant's branches fold away."""
+    numba.literally(code)
     R = x.shape[0]
+    radicands_at, roots_at = radicands.ctypes.data, roots.ctypes.data  # once, not per step
     shared_a = a.shape[1] == 1
     shared_b = b.shape[1] == 1
     lo, hi = _cast(x, low), _cast(x, high)  # torch casts clamp's bounds to the dtype
@@ -761,7 +789,7 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
             radicands[r] = _before_root(code, k, p[i], state, r, x[r], g)
             take_root = take_root or radicands[r] >= 0
         if take_root:
-            _roots(sqrt_fn, R, radicands, roots)
+            _roots(sqrt_fn, R, radicands, roots, radicands_at, roots_at)
         finite = True
         for r in range(R):
             xr = _after_root(code, k, p[i], state, r, x[r], grads[r], roots[r])
