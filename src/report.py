@@ -170,7 +170,7 @@ def load_children(client: MlflowClient, parent: Run) -> list[ChildRun]:
                 run_id,
                 run.info.run_name or run_id,
                 run.info.status,
-                dict(run.data.params),
+                with_list_items(dict(run.data.params)),
                 dict(run.data.metrics),
                 dict(run.data.tags),
                 {
@@ -184,6 +184,17 @@ def load_children(client: MlflowClient, parent: Run) -> list[ChildRun]:
 
 
 # ---------------------------------------------------------------------------- what varies
+
+
+def with_list_items(params: dict[str, str]) -> dict[str, str]:
+    """params plus one entry per item of a list-valued param: `optim.betas` = '[0.9, 0.99]' adds
+    `optim.betas.0` = '0.9' and `optim.betas.1` = '0.99' (a sweep over `optim.betas.1=…`)."""
+    items = {}
+    for key, value in params.items():
+        if value.startswith("[") and value.endswith("]") and "[" not in value[1:]:
+            for i, item in enumerate(v.strip() for v in value[1:-1].split(",") if v.strip()):
+                items[f"{key}.{i}"] = item
+    return {**params, **items}
 
 
 def optimizer_label(params: dict[str, str]) -> str:
@@ -255,6 +266,7 @@ def sweep_dimensions(runs: Sequence[ChildRun], overrides: str = "") -> list[str]
     logged = [r for r in runs if r.params]
     keys = sorted({k for r in logged for k in r.params})
     varying = [k for k in keys if len({r.params.get(k) for r in logged}) > 1]
+    varying = [k for k in varying if not any(v.startswith(f"{k}.") for v in varying)]  # the items
     dims = []
     for dim, group in IDENTITY.items():
         if len({dim_value(r, dim) for r in logged}) > 1:

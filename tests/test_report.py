@@ -303,3 +303,25 @@ def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no MLflow store"):
         report.main(["--tracking-uri", f"sqlite:///{tmp_path}/none.db"])
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
+    """`optim.betas.0=… optim.betas.1=…` sweeps: the heatmap axes are β₁ and β₂."""
+    from src.report import ChildRun, heatmap_axes, sweep_dimensions, with_list_items
+
+    def child(b1: str, b2: str) -> ChildRun:
+        params = with_list_items(
+            {
+                "optim._target_": "torch.optim.Adam",
+                "optim.amsgrad": "False",
+                "optim.betas": f"[{b1}, {b2}]",
+                "fn._target_": "src.functions.Periodic",
+            }
+        )
+        return ChildRun("id", "name", "FINISHED", params, {}, {}, {}, None)
+
+    runs = [child(b1, b2) for b1 in ("0.0", "0.9") for b2 in ("0.99", "0.999")]
+    assert runs[0].params["optim.betas.1"] == "0.99"
+    dims = sweep_dimensions(runs)
+    assert dims == ["optim.betas.0", "optim.betas.1"]
+    assert heatmap_axes(dims) == ("optim.betas.0", "optim.betas.1")
