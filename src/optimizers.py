@@ -101,8 +101,12 @@ class AMSGradPaper(_Elementwise):
         m, v, v_hat = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
         m.lerp_(g, 1 - beta1_t(group["betas"][0], group["beta1_decay"], t))
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        self._rescale_max(v_hat, group, t)
         torch.maximum(v_hat, v, out=v_hat)
         p.addcdiv_(m, _safe(v_hat.sqrt().add_(group["eps"])), value=-group["lr"])
+
+    def _rescale_max(self, v_hat: Tensor, group: dict, t: int) -> None:
+        """What happens to v̂_{t−1} before the max: nothing here (AdamX rescales it)."""
 
 
 class AdamNC(_Elementwise):
@@ -138,7 +142,7 @@ class AdamNC(_Elementwise):
         p.addcdiv_(m, _safe(v.sqrt().add_(group["eps"])), value=-group["lr"])
 
 
-class AdamX(_Elementwise):
+class AdamX(AMSGradPaper):
     r"""AdamX of Phuong & Phong, "On the Convergence Proof of AMSGrad and a New Version" (IEEE
     Access 2019): AMSGrad whose running max is rescaled when β₁ₜ decays; no bias correction.
 
@@ -153,30 +157,8 @@ class AdamX(_Elementwise):
     With λ = 1 the ratio is exactly 1 and AdamX is `AMSGradPaper`.
     """
 
-    def __init__(
-        self,
-        params: Iterable,
-        lr: float = 1e-3,
-        *,
-        betas: tuple[float, float] = (0.9, 0.99),
-        beta1_decay: float = 1.0,
-        eps: float = 0.0,
-    ) -> None:
-        super().__init__(
-            params, {"lr": lr, "betas": tuple(betas), "beta1_decay": beta1_decay, "eps": eps}
-        )
-
-    def _init_state(self, p: Tensor, group: dict) -> dict[str, Tensor]:
-        return _zeros(p, "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-
-    def _update(self, p: Tensor, g: Tensor, state: dict, group: dict, t: int) -> None:
-        beta2 = group["betas"][1]
-        m, v, v_hat = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
-        m.lerp_(g, 1 - beta1_t(group["betas"][0], group["beta1_decay"], t))
-        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    def _rescale_max(self, v_hat: Tensor, group: dict, t: int) -> None:
         v_hat.mul_(adamx_ratio(group["betas"][0], group["beta1_decay"], t))
-        torch.maximum(v_hat, v, out=v_hat)
-        p.addcdiv_(m, _safe(v_hat.sqrt().add_(group["eps"])), value=-group["lr"])
 
 
 def adamx_ratio(beta1: float, decay: float, t: int) -> float:
