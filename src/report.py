@@ -287,8 +287,11 @@ def _sort_key(text: str) -> tuple[int, float, str]:
 
 
 def short(key: str) -> str:
-    """'optim.lr' -> 'lr' for labels."""
-    return key.rsplit(".", 1)[-1]
+    """'optim.lr' -> 'lr' and 'optim.betas.1' -> 'betas[1]', for labels."""
+    parts = key.split(".")
+    if len(parts) > 1 and parts[-1].isdigit():
+        return f"{parts[-2]}[{parts[-1]}]"
+    return parts[-1]
 
 
 # ---------------------------------------------------------------------------- Figure 1
