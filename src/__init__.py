@@ -11,4 +11,4 @@ OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), repla
 
 # The typed schema `base_config` (conf/config.yaml's first default) must be in Hydra's ConfigStore
 # before any compose: registering it on `import src` covers the CLI, the compose API and tests.
-from src import schema as _schema  # noqa: E402,F401
+from src.config import schema as _schema  # noqa: E402,F401

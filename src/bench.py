@@ -25,10 +25,10 @@ import numpy as np
 import torch
 
 from src import PROJECT_ROOT
-from src.fast_engine import run_fast, settings
-from src.functions import Periodic
-from src.projections import Box
-from src.runner import RunSpec, run_torch
+from src.engines.fast import run_fast, settings
+from src.engines.torch_loop import RunSpec, run_torch
+from src.problems.functions import Periodic
+from src.problems.projections import Box
 
 LR, BETAS = 0.001, (0.9, 0.99)
 

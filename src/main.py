@@ -3,14 +3,15 @@
 Errors a user can act on end the process with ONE line on stderr and a non-zero status, without a
 Python traceback (set HYDRA_FULL_ERROR=1 for the full trace):
 
-- an invalid config value (`src.validation.ConfigError`): exit 2, before any compute or store call;
+- an invalid config value (`src.config.checks.ConfigError`): exit 2, before any compute or store
+  call;
 - an unusable tracking store (`src.tracking.StoreError`, or a store error while logging): exit 1;
-- a diverged run (`src.experiment.JobFailed`; the run is FAILED in the store): exit 1;
+- a diverged run (`src.job.JobFailed`; the run is FAILED in the store): exit 1;
 - Ctrl-C or SIGTERM: the running job's run (and the sweep's parent) is KILLED with its trajectory
   so far logged; exit 130 (SIGINT) or 143 (SIGTERM).
 
 In a multirun a failed job does not stop the sweep: it returns a `JobFailure`, the other jobs run,
-and `src.validation.SweepGuard` prints one line per failed job at the end and exits non-zero.
+and `src.config.checks.SweepGuard` prints one line per failed job at the end and exits non-zero.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from hydra.types import RunMode
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
-from src import tracking
-from src.experiment import JobFailed, run_job
-from src.sweep_callback import parent_run_id
-from src.validation import ConfigError, JobFailure, full_error, validate
+from src.config.checks import ConfigError, JobFailure, full_error, validate
+from src.job import JobFailed, run_job
+from src.tracking import store as tracking
+from src.tracking.sweep import parent_run_id
 
 # store failures after the run started (tracking.retry has already retried the transient ones)
 STORE_ERRORS = (tracking.StoreError, MlflowException, sqlite3.Error)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.datasets import (
+from src.config.checks import ConfigError, validate
+from src.tasks.datasets import (
     CIFAR10,
     CIFAR_FILES,
     CIFAR_FOLDER,
@@ -25,7 +26,6 @@ from src.datasets import (
     read_cifar_batch,
     read_idx,
 )
-from src.validation import ConfigError, validate
 from tests.conftest import make_cfg
 
 IDX_CODES = {

@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src import PROJECT_ROOT, fast_engine
-from src.experiment import build_spec, optimizer_factory, run_engine
-from src.runner import run_torch
-from src.schedules import make_scheduler
+from src import PROJECT_ROOT
+from src.engines import fast as fast_engine
+from src.engines.torch_loop import run_torch
+from src.job import build_spec, optimizer_factory, run_engine
+from src.problems.schedules import make_scheduler
 from tests.conftest import make_cfg
 
 STEPS = 100_000

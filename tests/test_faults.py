@@ -18,8 +18,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from src import PROJECT_ROOT, tracking
-from src.experiment import run_job
+from src import PROJECT_ROOT
+from src.job import run_job
+from src.tracking import store as tracking
 from tests.conftest import make_cfg, run_main
 
 SECRET_ENV = "BREAKING_ADAM_TEST_SECRET"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from src.functions import (
+from src.problems.functions import (
     Bernoulli,
     NoisyQuadratic,
     Periodic,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from src.experiment import build_spec, optimizer_factory, run_engine
+from src.engines.torch_loop import run_torch
+from src.job import build_spec, optimizer_factory, run_engine
 from src.optimizers import AdamX, AMSGradPaper
-from src.runner import run_torch
 from tests.conftest import make_cfg
 from tests.test_fast_engine import assert_equivalent, both_engines
 from tests.test_runner import coefficient_sequence

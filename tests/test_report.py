@@ -16,8 +16,9 @@ from matplotlib.colors import to_rgba
 from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
 
-from src import PROJECT_ROOT, report
-from src.plots import PAPER_COLORS, trajectory_figure
+from src import PROJECT_ROOT
+from src.report import sweep as report
+from src.report.figures import PAPER_COLORS, trajectory_figure
 from tests.conftest import run_main
 
 STEPS = 2000
@@ -145,7 +146,8 @@ def test_figure1_has_the_papers_panels_and_one_line_per_optimizer(figure1: Sweep
         lines = ax.get_lines()
         assert [line.get_label() for line in lines] == ["Adam", "AMSGrad"]
         for line, amsgrad in zip(lines, ("False", "True"), strict=True):
-            run = figure1.run({"optim.amsgrad": amsgrad, "fn._target_": f"src.functions.{fn}"})
+            target = f"src.problems.functions.{fn}"
+            run = figure1.run({"optim.amsgrad": amsgrad, "fn._target_": target})
             steps, values = figure1.history(run.run_id, key)
             assert len(steps) == 50 and steps[-1] == STEPS
             np.testing.assert_array_equal(line.get_xdata(), steps)
@@ -159,7 +161,7 @@ def test_figure1_bands_are_the_replicates_min_and_max(figure1: Sweep) -> None:
     stochastic = fig.get_axes()[2]
     bands = stochastic.collections
     assert len(bands) == 2  # one per optimizer: R = 2 stochastic replicates differ
-    run = figure1.run({"optim.amsgrad": "False", "fn._target_": "src.functions.Bernoulli"})
+    run = figure1.run({"optim.amsgrad": "False", "fn._target_": "src.problems.functions.Bernoulli"})
     x = run.trajectory["x"]
     assert x.shape == (50, 2) and not np.array_equal(x[:, 0], x[:, 1])
     edges = bands[0].get_paths()[0].vertices[:, 1]
@@ -307,7 +309,7 @@ def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
 
 def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
     """`optim.betas.0=… optim.betas.1=…` sweeps: the heatmap axes are β₁ and β₂."""
-    from src.report import ChildRun, heatmap_axes, sweep_dimensions, with_list_items
+    from src.report.sweep import ChildRun, heatmap_axes, sweep_dimensions, with_list_items
 
     def child(b1: str, b2: str) -> ChildRun:
         params = with_list_items(
@@ -315,7 +317,7 @@ def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
                 "optim._target_": "torch.optim.Adam",
                 "optim.amsgrad": "False",
                 "optim.betas": f"[{b1}, {b2}]",
-                "fn._target_": "src.functions.Periodic",
+                "fn._target_": "src.problems.functions.Periodic",
             }
         )
         return ChildRun("id", "name", "FINISHED", params, {}, {}, {}, None)

@@ -19,8 +19,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from src import PROJECT_ROOT, tracking
-from src.sweep_callback import PARENT_ENV, PARENT_FILE, MlflowSweepCallback, parent_run_id
+from src import PROJECT_ROOT
+from src.tracking import store as tracking
+from src.tracking.sweep import PARENT_ENV, PARENT_FILE, MlflowSweepCallback, parent_run_id
 from tests import servers
 from tests.conftest import run_main
 

@@ -44,7 +44,7 @@ def test_one_finished_parent_with_four_finished_children(sweep) -> None:
     assert combos == {
         (a, f)
         for a in ("False", "True")
-        for f in ("src.functions.Periodic", "src.functions.Bernoulli")
+        for f in ("src.problems.functions.Periodic", "src.problems.functions.Bernoulli")
     }
 
 

@@ -14,14 +14,15 @@ import torch
 from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
 
-from src import models, report
-from src.datasets import Digits
-from src.experiment import JobFailed, build_task, run_engine, run_job
-from src.plots import PAPER_COLORS, TEST_LOSS, TRAIN_LOSS
-from src.regret import DIVERGED, FINISHED, INTERRUPTED
-from src.schedules import make_scheduler
-from src.training import TrainSpec, batches, train
-from src.validation import ConfigError, validate
+from src.config.checks import ConfigError, validate
+from src.engines.training import TrainSpec, batches, train
+from src.job import JobFailed, build_task, run_engine, run_job
+from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED
+from src.problems.schedules import make_scheduler
+from src.report import sweep as report
+from src.report.figures import PAPER_COLORS, TEST_LOSS, TRAIN_LOSS
+from src.tasks import models
+from src.tasks.datasets import Digits
 from tests.conftest import make_cfg, run_main
 
 SHORT = ("steps=300", "log.points=10")
@@ -147,10 +148,13 @@ def test_engine_fast_with_a_task_is_a_one_line_error() -> None:
     "overrides, expected",
     [
         (("task=logreg",), "data: a task needs a dataset"),
-        (("data=digits",), "data='src.datasets.Digits': a dataset is only read by a task"),
+        (("data=digits",), "data='src.tasks.datasets.Digits': a dataset is only read by a task"),
         ((*LOGREG, "replicates=3"), "replicates=3: a task trains one model per job"),
         ((*LOGREG, "task.batch_size=0"), "task.batch_size=0: must be an integer >= 1"),
-        ((*MLP, "+task.model.width=3"), "task.model.width=3: not an argument of src.models.MLP"),
+        (
+            (*MLP, "+task.model.width=3"),
+            "task.model.width=3: not an argument of src.tasks.models.MLP",
+        ),
         ((*LOGREG, "task.device=tpu"), "task.device='tpu': must be a torch device"),
     ],
 )
@@ -166,9 +170,10 @@ def test_a_task_job_logs_its_histories_not_the_fn(store: str) -> None:
     finished = client.get_run(result.info["run_id"])
     assert finished.info.status == "FINISHED" and finished.data.tags["engine"] == "torch"
     params = finished.data.params
-    assert params["task.model._target_"] == "src.models.LogisticRegression"
+    assert params["task.model._target_"] == "src.tasks.models.LogisticRegression"
     assert (
-        params["schedule.name"] == "inv_sqrt" and params["data._target_"] == "src.datasets.Digits"
+        params["schedule.name"] == "inv_sqrt"
+        and params["data._target_"] == "src.tasks.datasets.Digits"
     )
     assert not [k for k in params if k.split(".")[0] in ("fn", "projection", "x0", "replicates")]
     for key in ("train_loss", "test_loss", "test_accuracy"):

@@ -1,5 +1,5 @@
-"""Bad input: the schema rejects wrong types at compose time; `src.validation` rejects values out of
-range with one line naming the key, the value and what is allowed, before any compute and before
+"""Bad input: the schema rejects wrong types at compose time; `src.config.checks` rejects values
+out of range with one line naming the key, the value and what is allowed, before any compute and before
 anything reaches the store (in-process through the compose API, and in real processes)."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src import PROJECT_ROOT
-from src.experiment import build_spec, optimizer_factory, run_engine
-from src.validation import ConfigError, validate
+from src.config.checks import ConfigError, validate
+from src.job import build_spec, optimizer_factory, run_engine
 from tests.conftest import make_cfg, run_main
 
 SMALL = ("steps=40", "log.points=8")  # a job that runs in milliseconds
@@ -119,7 +119,7 @@ def test_optim_takes_any_torch_optimizer_and_its_keyword_arguments() -> None:
 # ------------------------------------------------------------------------------ values
 
 RADIUS_0 = (
-    "projection._target_=src.projections.Ball",
+    "projection._target_=src.problems.projections.Ball",
     "~projection.low",
     "~projection.high",
     "+projection.radius=0",
@@ -151,7 +151,7 @@ INVALID = [  # (overrides, the start of the one-line message)
     (("schedule.name=cosine",), "schedule.name='cosine': must be one of constant"),
     (("optim._target_=torch.optim.Adamm",), "optim._target_='torch.optim.Adamm': cannot import"),
     (("optim._target_=torch.nn.Linear",), "optim._target_='torch.nn.Linear': must name a torch"),
-    (("fn._target_=os.system",), "fn._target_='os.system': must name an src.functions"),
+    (("fn._target_=os.system",), "fn._target_='os.system': must name an src.problems.functions"),
 ]
 
 
@@ -161,7 +161,7 @@ def test_invalid_value_is_one_line_naming_key_value_and_allowed(overrides, expec
 
 
 def test_engine_fast_on_an_unsupported_optimizer_says_why() -> None:
-    from src import fast_engine  # noqa: PLC0415
+    from src.engines import fast as fast_engine  # noqa: PLC0415
 
     for target in ("torch.optim.Rprop", "torch.optim.ASGD", "torch.optim.LBFGS"):
         cfg = make_cfg(

@@ -11,13 +11,13 @@ their keys depend on the option: `optim` takes any keyword argument of any `torc
 (`optim._target_=torch.optim.SGD +optim.momentum=0.9`), `fn` the arguments of its class. An open
 node is a dataclass subclassing `dict[str, Any]`: declared fields are typed, other keys take any
 value.
-Those other keys are checked against the `_target_`'s signature by `src.validation`, before any
+Those other keys are checked against the `_target_`'s signature by `src.config.checks`, before any
 compute, with a one-line message. (OmegaConf 2.3 marks Dict-subclassing structured configs as
 deprecated but supports them; the project pins omegaconf < 2.4. The warning is silenced here.)
 
 `task` and `data` are null unless a real-world experiment is chosen (`task=logreg data=digits`):
 `task` is closed (batch size, evaluation chunk, device, threads) around an open `model` node (any
-model of `src.models` with its options), and `data` is open (its `_target_`'s arguments).
+model of `src.tasks.models` with its options), and `data` is open (its `_target_`'s arguments).
 
 Adding a new top-level key to `conf/config.yaml` means adding it to `Config` below.
 """
@@ -47,35 +47,35 @@ class OptimSchema(dict[str, Any]):
 
 @dataclass
 class FnSchema(dict[str, Any]):
-    """An `src.functions.OnlineFunction`; other keys are its constructor's arguments."""
+    """An `src.problems.functions.OnlineFunction`; other keys are its constructor's arguments."""
 
     _target_: str = MISSING
 
 
 @dataclass
 class ProjectionSchema(dict[str, Any]):
-    """An `src.projections.Projection`; other keys (low, high, radius, ...) its arguments."""
+    """An `src.problems.projections.Projection`; other keys (low, high, radius) its arguments."""
 
     _target_: str = MISSING
 
 
 @dataclass
 class ScheduleSchema(dict[str, Any]):
-    """A step-size schedule by name (`src.schedules.SCHEDULES`)."""
+    """A step-size schedule by name (`src.problems.schedules.SCHEDULES`)."""
 
     name: str = "constant"
 
 
 @dataclass
 class ModelSchema(dict[str, Any]):
-    """A model of `src.models`; other keys are its options (the dataset gives shape and classes)."""
+    """A model of `src.tasks.models`; other keys are its options (shape, classes: the dataset)."""
 
     _target_: str = MISSING
 
 
 @dataclass
 class TaskSchema:
-    """A real-world experiment: a model trained by minibatches (`src.training`)."""
+    """A real-world experiment: a model trained by minibatches (`src.engines.training`)."""
 
     model: ModelSchema = field(default_factory=ModelSchema)
     batch_size: int = 128
@@ -86,7 +86,7 @@ class TaskSchema:
 
 @dataclass
 class DataSchema(dict[str, Any]):
-    """A `src.datasets.DataSource`; other keys (root, ...) are its arguments."""
+    """A `src.tasks.datasets.DataSource`; other keys (root, ...) are its arguments."""
 
     _target_: str = MISSING
 

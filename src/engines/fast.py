@@ -37,10 +37,10 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from omegaconf import DictConfig
 
-from src.functions import CHUNK, RandomStreams
-from src.regret import DIVERGED, FINISHED, INTERRUPTED, RunResult, log_grid
-from src.runner import RunSpec
-from src.schedules import SCHEDULES
+from src.engines.torch_loop import RunSpec
+from src.problems.functions import CHUNK, RandomStreams
+from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, RunResult, log_grid
+from src.problems.schedules import SCHEDULES
 
 # Kernel codes, one per update rule (`_prepare`, `_before_root`, `_after_root` dispatch on them).
 ADAM, AMSGRAD, SGD, ADAGRAD, RMSPROP, NADAM, RADAM = 0, 1, 2, 3, 4, 5, 6
@@ -436,7 +436,7 @@ def _lerp(start, end, weight, one_minus_weight):
 
 @numba.njit(cache=True)
 def _rate(lr, schedule, t):
-    """α_t as LambdaLR sets group["lr"] for step t (`src.schedules`): lr·(1/√t) for inv_sqrt."""
+    """α_t as LambdaLR sets group["lr"] for step t (src.problems.schedules): lr/√t, inv_sqrt."""
     return lr * (1.0 / math.sqrt(t)) if schedule == 1 else lr
 
 

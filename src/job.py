@@ -20,14 +20,15 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from src import PROJECT_ROOT, tracking
-from src.datasets import DatasetError
-from src.regret import DIVERGED, INTERRUPTED, RunResult
-from src.runner import RunSpec, run_torch
-from src.schedules import make_scheduler
-from src.schema import TASK_IGNORES
-from src.training import TrainResult, TrainSpec, train
-from src.validation import ConfigError
+from src import PROJECT_ROOT
+from src.config.checks import ConfigError
+from src.config.schema import TASK_IGNORES
+from src.engines.torch_loop import RunSpec, run_torch
+from src.engines.training import TrainResult, TrainSpec, train
+from src.problems.regret import DIVERGED, INTERRUPTED, RunResult
+from src.problems.schedules import make_scheduler
+from src.tasks.datasets import DatasetError
+from src.tracking import store as tracking
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 TORCH_THREADS = torch.get_num_threads()  # torch's default, before a job sets its own
@@ -114,7 +115,7 @@ def run_engine(
     runs on torch (validation refuses engine=fast for it)."""
     if isinstance(spec, TrainSpec):
         return "torch", run_training(cfg, spec, progress)
-    from src import fast_engine  # noqa: PLC0415  (numba import is slow; only when needed)
+    from src.engines import fast as fast_engine  # noqa: PLC0415  (numba import is slow; only when needed)
 
     engine = cfg.get("engine", "auto")
     if engine != "torch":
@@ -278,8 +279,8 @@ def log_result(
         )
         files = [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
         tracking.log_files(client, run_id, files)
-    from src.plots import trajectory_figure  # matplotlib only once a job has a result
-    from src.report import fn_label, optimizer_label
+    from src.report.figures import trajectory_figure  # matplotlib only once a job has a result
+    from src.report.sweep import fn_label, optimizer_label
 
     if len(result.log_steps) == 0:  # diverged or interrupted at step 1: nothing to draw
         return
@@ -324,8 +325,8 @@ def log_training(
         )
     if len(result.log_steps) == 0:  # stopped before the first evaluation: nothing to draw
         return
-    from src.plots import training_figure  # matplotlib only once a job has a result
-    from src.report import optimizer_label, task_label
+    from src.report.figures import training_figure  # matplotlib only once a job has a result
+    from src.report.sweep import optimizer_label, task_label
 
     params = {k: str(v) for k, v in run_params(cfg).items()}
     fig = training_figure(result, f"{optimizer_label(params)}, {task_label(params)}")

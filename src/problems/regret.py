@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from src.functions import Coefficients, best_fixed_loss
+from src.problems.functions import Coefficients, best_fixed_loss
 
 FINISHED, DIVERGED, INTERRUPTED = "finished", "diverged", "interrupted"
 

@@ -2,7 +2,7 @@
 
 Nothing is downloaded: `digits` ships inside scikit-learn; `mnist` and `cifar10` are read from the
 standard files in a folder the user fills (`data.root`). A `DataSource` is cheap to build: it only
-names what it needs, says what is missing (`missing()`, checked by `src.validation` before any
+names what it needs, says what is missing (`missing()`, checked by `src.config.checks` before any
 compute) and reads the files when asked (`load()`).
 
 - `Digits`: scikit-learn's 8×8 handwritten digits (1797 images, 17 grey levels, 10 classes), split

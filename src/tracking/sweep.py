@@ -24,7 +24,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from src import tracking
+from src.tracking import store as tracking
 
 PARENT_ENV = "BREAKING_ADAM_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"

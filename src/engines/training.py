@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from src.datasets import Dataset
-from src.regret import DIVERGED, FINISHED, INTERRUPTED, log_grid
+from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, log_grid
+from src.tasks.datasets import Dataset
 
 OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], object]

@@ -35,8 +35,8 @@ from matplotlib.figure import Figure
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from src import PROJECT_ROOT, tracking
-from src.plots import (
+from src import PROJECT_ROOT
+from src.report.figures import (
     REGRET_T,
     TEST_LOSS,
     TRAIN_LOSS,
@@ -49,13 +49,18 @@ from src.plots import (
     panels_figure,
     rows_figure,
 )
+from src.tracking import store as tracking
 
 DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
 DEFAULT_EXPERIMENT = "breaking-adam"
 FINAL_METRICS = ("final_x", "final_regret", "final_avg_regret", "steps_per_second")
 HEATMAP_METRICS = ("final_x", "final_avg_regret")
-FN_NAMES = {"src.functions.Periodic": "online", "src.functions.Bernoulli": "stochastic"}
-# task runs (src.training): their histories, final metrics and heatmaps; their names in figures
+FN_NAMES = {
+    "src.problems.functions.Periodic": "online",
+    "src.problems.functions.Bernoulli": "stochastic",
+}
+# task runs (src.engines.training): their histories, final metrics and heatmaps; their names in
+# figures
 TASK_HISTORIES = ("train_loss", "test_loss", "test_accuracy")
 TASK_FINAL_METRICS = (
     "final_train_loss",
@@ -65,14 +70,14 @@ TASK_FINAL_METRICS = (
 )
 TASK_HEATMAP_METRICS = ("final_test_loss", "final_test_accuracy")
 MODEL_NAMES = {
-    "src.models.LogisticRegression": "logistic regression",
-    "src.models.MLP": "1-hidden-layer network",
-    "src.models.CifarNet": "CIFARNET",
+    "src.tasks.models.LogisticRegression": "logistic regression",
+    "src.tasks.models.MLP": "1-hidden-layer network",
+    "src.tasks.models.CifarNet": "CIFARNET",
 }
 DATA_NAMES = {
-    "src.datasets.Digits": "digits",
-    "src.datasets.MNIST": "MNIST",
-    "src.datasets.CIFAR10": "CIFAR-10",
+    "src.tasks.datasets.Digits": "digits",
+    "src.tasks.datasets.MNIST": "MNIST",
+    "src.tasks.datasets.CIFAR10": "CIFAR-10",
 }
 # a run's identity dimension -> its config group
 IDENTITY = {"optimizer": "optim", "fn": "fn", "task": "task", "data": "data"}
@@ -616,7 +621,3 @@ def main(argv: Sequence[str] | None = None) -> Path:
     folder = write_report(client, parent, args.out)
     print(folder)
     return folder
-
-
-if __name__ == "__main__":
-    main()

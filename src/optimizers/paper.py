@@ -3,7 +3,7 @@
 Each is elementwise (any parameter shape; here a 1-D parameter of shape [R], R replicates), keeps
 its state per parameter, counts t from 1, and reads `lr` from its param group at every step, so a
 `torch.optim.lr_scheduler` (the `schedule` group) applies to it as to any torch optimizer. The torch
-ops and their order are chosen so the fast engine (`src.fast_engine`) can reproduce them bit for
+ops and their order are chosen so the fast engine (`src.engines.fast`) can reproduce them bit for
 bit; each docstring's pseudo-code gives the formula and, beside it, the torch op computing it.
 
 A zero denominator (v̂ = 0, e.g. eps = 0 while every gradient so far was 0) gives a zero step:

@@ -2,8 +2,8 @@
 
 `validate(cfg)` raises `ConfigError` with ONE line naming the key, the value given and what is
 allowed, e.g. ``optim.lr=-0.1: must be a number > 0``. It works on any DictConfig (the CLI's job
-config, or one from the compose API). The schema (`src.schema`) has already rejected wrong types and
-unknown keys in YAML files at compose time; this module checks ranges, cross-key constraints, the
+config, or one from the compose API). The schema (`src.config.schema`) has already rejected
+wrong types and unknown keys in YAML files at compose time; this module checks ranges, cross-key constraints, the
 keys added with `+key=value` (which Hydra force-adds past a schema), and each group's keys against
 the signature of its `_target_`. With a task (`task=logreg data=mnist`) the model must build for the
 dataset and the dataset's files must be in place (if not, one line says which files to put where);
@@ -34,7 +34,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from src import schema
+from src.config import schema
 
 DTYPES = ("float32", "float64")
 ENGINES = ("auto", "torch", "fast")
@@ -118,7 +118,7 @@ def _tracking(tree: dict) -> Iterator[str]:
     if not isinstance(tracking, dict):
         yield f"tracking={_show(tracking)}: must be a mapping with keys uri, experiment"
         return
-    from src.tracking import redact  # noqa: PLC0415
+    from src.tracking.store import redact  # noqa: PLC0415
 
     for key in ("uri", "experiment"):
         value = tracking.get(key)
@@ -173,10 +173,11 @@ def _build_optimizer(node: dict, target: type) -> None:
 
 
 def _fn(tree: dict) -> Iterator[str]:
-    from src.functions import OnlineFunction  # noqa: PLC0415
+    from src.problems.functions import OnlineFunction  # noqa: PLC0415
 
     node = tree.get("fn")
-    target = yield from _target(node, "fn", OnlineFunction, "an src.functions.OnlineFunction")
+    what = "an src.problems.functions.OnlineFunction"
+    target = yield from _target(node, "fn", OnlineFunction, what)
     if target is None:
         return
     bad = list(_arguments(node, "fn", target))
@@ -198,10 +199,11 @@ def _fn(tree: dict) -> Iterator[str]:
 
 
 def _projection(tree: dict) -> Iterator[str]:
-    from src.projections import Projection  # noqa: PLC0415
+    from src.problems.projections import Projection  # noqa: PLC0415
 
     node = tree.get("projection")
-    target = yield from _target(node, "projection", Projection, "an src.projections.Projection")
+    what = "an src.problems.projections.Projection"
+    target = yield from _target(node, "projection", Projection, what)
     if target is None:
         return
     bad = list(_arguments(node, "projection", target))
@@ -221,7 +223,7 @@ def _projection(tree: dict) -> Iterator[str]:
 
 
 def _schedule(tree: dict) -> Iterator[str]:
-    from src.schedules import SCHEDULES  # noqa: PLC0415
+    from src.problems.schedules import SCHEDULES  # noqa: PLC0415
 
     node = tree.get("schedule")
     name = node.get("name") if isinstance(node, dict) else None
@@ -276,14 +278,14 @@ def _device(device: Any) -> Iterator[str]:
 
 
 def _data(node: Any) -> Iterator[str]:
-    """The task's `src.datasets.DataSource`, or None after yielding why it is not usable (a
+    """The task's `src.tasks.datasets.DataSource`, or None after yielding why it is not usable (a
     missing file is one line saying which files to put where)."""
-    from src.datasets import DataSource  # noqa: PLC0415
+    from src.tasks.datasets import DataSource  # noqa: PLC0415
 
     if node is None:
         yield "data: a task needs a dataset (set data=digits, mnist or cifar10)"
         return None
-    target = yield from _target(node, "data", DataSource, "an src.datasets.DataSource")
+    target = yield from _target(node, "data", DataSource, "an src.tasks.datasets.DataSource")
     if target is None:
         return None
     bad = list(_arguments(node, "data", target))
@@ -301,7 +303,7 @@ def _model(node: Any, source: Any) -> Iterator[str]:
     """task.model must build for the dataset's input shape and give one logit per class."""
     import torch  # noqa: PLC0415
 
-    target = yield from _target(node, "task.model", torch.nn.Module, "a model of src.models")
+    target = yield from _target(node, "task.model", torch.nn.Module, "a model of src.tasks.models")
     if target is None:
         return
     bad = list(_arguments(node, "task.model", target, skip=("input_shape", "classes")))
@@ -337,8 +339,8 @@ def engine_problem(cfg: DictConfig) -> str | None:
             "engine=fast: a task trains a model through torch.optim; the fast engine runs only "
             "the synthetic fn problems (use engine=torch or engine=auto)"
         )
-    from src import fast_engine  # noqa: PLC0415  (numba import is slow; only when asked for)
-    from src.experiment import build_spec  # noqa: PLC0415
+    from src.engines import fast as fast_engine  # noqa: PLC0415  (numba import is slow; only when asked for)
+    from src.job import build_spec  # noqa: PLC0415
 
     why = fast_engine.unsupported(cfg, build_spec(cfg))
     return None if why is None else f"engine=fast: {why} (use engine=torch or engine=auto)"
@@ -514,7 +516,7 @@ class SweepGuard(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
 
-        from src import tracking  # noqa: PLC0415
+        from src.tracking import store as tracking  # noqa: PLC0415
 
         self.failures, self.jobs = [], 0
         jobs = sweep_overrides(config)
@@ -601,8 +603,8 @@ class SweepGuard(Callback):
         in_process = str(config.hydra.launcher.get("_target_")) == BASIC_LAUNCHER
         if in_process and not failures:
             return
-        from src import tracking  # noqa: PLC0415
-        from src.sweep_callback import parent_run_id  # noqa: PLC0415
+        from src.tracking import store as tracking  # noqa: PLC0415
+        from src.tracking.sweep import parent_run_id  # noqa: PLC0415
 
         parent = parent_run_id(Path(str(config.hydra.sweep.dir)).resolve())
         if parent:
@@ -630,7 +632,7 @@ class SweepGuard(Callback):
 
 
 def _failed_children(client: Any, experiment: str, parent: str) -> list[JobFailure]:
-    from src.tracking import PARENT_TAG  # noqa: PLC0415
+    from src.tracking.store import PARENT_TAG  # noqa: PLC0415
 
     runs = client.search_runs(
         [experiment],

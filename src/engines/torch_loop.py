@@ -19,9 +19,9 @@ import torch
 from torch import Tensor
 from torch.optim import optimizer as _optimizer_module
 
-from src.functions import CHUNK, OnlineFunction, RandomStreams
-from src.projections import Projection
-from src.regret import DIVERGED, FINISHED, INTERRUPTED, RegretBook, RunResult, log_grid
+from src.problems.functions import CHUNK, OnlineFunction, RandomStreams
+from src.problems.projections import Projection
+from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, RegretBook, RunResult, log_grid
 
 OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], object]
