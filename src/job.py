@@ -21,12 +21,13 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from src import PROJECT_ROOT
-from src.config.checks import ConfigError
+from src.config.checks import ConfigError, validate
 from src.config.schema import TASK_IGNORES
-from src.engines.torch_loop import RunSpec, run_torch
+from src.engines import fast as fast_engine
+from src.engines import torch_loop
+from src.engines.torch_loop import RunSpec
 from src.engines.training import TrainResult, TrainSpec, train
 from src.problems.regret import DIVERGED, INTERRUPTED, RunResult
-from src.problems.schedules import make_scheduler
 from src.tasks.datasets import DatasetError
 from src.tracking import store as tracking
 
@@ -37,6 +38,23 @@ TASK_KEYS = ("task", "data")  # null unless the job trains a model
 
 class JobFailed(RuntimeError):
     """A job's run ended FAILED (e.g. diverged); its run in the store says why."""
+
+
+def check(cfg: DictConfig) -> None:
+    """Raise ConfigError (one line) if `cfg` cannot run: an invalid value (`config.checks`), or
+    engine=fast on a job the fast engine cannot reproduce. Nothing is computed or stored."""
+    validate(cfg)
+    if cfg.engine != "fast":
+        return
+    if is_task(cfg):
+        raise ConfigError(
+            "engine=fast: a task trains a model through torch.optim; the fast engine runs only "
+            "the synthetic fn problems (use engine=torch or engine=auto)"
+        )
+    why = "autograd=true asks for the torch engine" if cfg.autograd else None
+    why = why or fast_engine.unsupported(build_spec(cfg), optimizer_factory(cfg), cfg.schedule.name)
+    if why:
+        raise ConfigError(f"engine=fast: {why} (use engine=torch or engine=auto)")
 
 
 def build_spec(cfg: DictConfig) -> RunSpec:
@@ -87,13 +105,7 @@ def run_training(
 ) -> TrainResult:
     """The task's minibatch loop over the configured torch.optim optimizer and schedule."""
     torch.set_num_threads(int(cfg.task.threads) or TORCH_THREADS)
-    schedule = cfg.get("schedule", {}).get("name", "constant")
-    return train(
-        spec,
-        optimizer_factory(cfg),
-        partial(make_scheduler, schedule) if schedule != "constant" else None,
-        progress,
-    )
+    return train(spec, optimizer_factory(cfg), str(cfg.schedule.name), progress)
 
 
 def optimizer_factory(cfg: DictConfig) -> Callable:
@@ -115,23 +127,15 @@ def run_engine(
     runs on torch (validation refuses engine=fast for it)."""
     if isinstance(spec, TrainSpec):
         return "torch", run_training(cfg, spec, progress)
-    from src.engines import fast as fast_engine  # noqa: PLC0415  (numba import is slow; only when needed)
-
-    engine = cfg.get("engine", "auto")
-    if engine != "torch":
-        why_not = fast_engine.unsupported(cfg, spec)
+    engine, schedule = str(cfg.engine), str(cfg.schedule.name)
+    make_optimizer = optimizer_factory(cfg)
+    if engine == "fast" or (engine == "auto" and not cfg.autograd):
+        why_not = fast_engine.unsupported(spec, make_optimizer, schedule)
         if why_not is None:
-            return "fast", fast_engine.run_fast(spec, fast_engine.settings(cfg), progress)
+            return "fast", fast_engine.run(spec, make_optimizer, schedule, progress)
         if engine == "fast":
             raise ValueError(f"engine=fast: {why_not}")
-    schedule = cfg.get("schedule", {}).get("name", "constant")
-    result = run_torch(
-        spec,
-        optimizer_factory(cfg),
-        partial(make_scheduler, schedule) if schedule != "constant" else None,
-        autograd=bool(cfg.get("autograd", False)),
-        progress=progress,
-    )
+    result = torch_loop.run(spec, make_optimizer, schedule, progress, autograd=bool(cfg.autograd))
     return "torch", result
 
 

@@ -30,8 +30,8 @@ from hydra.types import RunMode
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
-from src.config.checks import ConfigError, JobFailure, full_error, validate
-from src.job import JobFailed, run_job
+from src.config.checks import ConfigError, JobFailure, full_error
+from src.job import JobFailed, check, run_job
 from src.tracking import store as tracking
 from src.tracking.sweep import parent_run_id
 
@@ -46,7 +46,7 @@ def main(cfg: DictConfig) -> Any:
     multirun = hc.mode == RunMode.MULTIRUN
     name = f"{hc.job.num}: {hc.job.override_dirname}" if multirun else None
     try:
-        validate(cfg)  # before the store is touched: an invalid value leaves nothing behind
+        check(cfg)  # before the store is touched: an invalid value leaves nothing behind
         return run_job(
             cfg,
             parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,

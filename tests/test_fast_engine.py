@@ -15,9 +15,8 @@ import pytest
 
 from src import PROJECT_ROOT
 from src.engines import fast as fast_engine
-from src.engines.torch_loop import run_torch
+from src.engines import torch_loop
 from src.job import build_spec, optimizer_factory, run_engine
-from src.problems.schedules import make_scheduler
 from tests.conftest import make_cfg
 
 STEPS = 100_000
@@ -32,22 +31,19 @@ def supported_optims() -> list[str]:
     return [
         name
         for name in options("optim")
-        if not isinstance(fast_engine.variant(make_cfg(f"optim={name}")), str)
+        if fast_engine.unsupported(*plain(make_cfg(f"optim={name}"))) is None
     ]
 
 
+def plain(cfg) -> tuple:
+    """What both engines take: the spec, the optimizer factory and the schedule's name."""
+    return build_spec(cfg), optimizer_factory(cfg), str(cfg.schedule.name)
+
+
 def both_engines(*overrides: str) -> tuple:
-    cfg = make_cfg(*overrides)
-    spec = build_spec(cfg)
-    assert fast_engine.unsupported(cfg, spec) is None
-    schedule = cfg.schedule.name
-    reference = run_torch(
-        spec,
-        optimizer_factory(cfg),
-        None if schedule == "constant" else lambda o: make_scheduler(schedule, o),
-    )
-    fast = fast_engine.run_fast(spec, fast_engine.settings(cfg))
-    return reference, fast
+    args = plain(make_cfg(*overrides))
+    assert fast_engine.unsupported(*args) is None
+    return torch_loop.run(*args), fast_engine.run(*args)
 
 
 def assert_equivalent(reference, fast, dtype: str) -> None:

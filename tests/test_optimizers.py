@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from src.engines.torch_loop import run_torch
+from src.engines import torch_loop
 from src.job import build_spec, optimizer_factory, run_engine
 from src.optimizers import AdamX, AMSGradPaper
 from tests.conftest import make_cfg
@@ -136,7 +136,7 @@ def test_optimizer_matches_its_recurrence_by_hand(optim: str, fn_name: str) -> N
     cfg = make_cfg(
         f"optim={optim}", f"fn={fn_name}", f"steps={steps}", f"log.points={steps}", "dtype=float64"
     )
-    result = run_torch(build_spec(cfg), optimizer_factory(cfg))
+    result = torch_loop.run(build_spec(cfg), optimizer_factory(cfg))
     kwargs = {k: v for k, v in cfg.optim.items() if not k.startswith("_")}
     expected = BY_HAND[optim](coefficient_sequence(fn_name, steps), **kwargs)
     np.testing.assert_allclose(result.x[:, 0], expected, rtol=0, atol=1e-12)

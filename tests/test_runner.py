@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.engines.torch_loop import RunSpec, run_torch
+from src.engines import torch_loop
+from src.engines.torch_loop import RunSpec
 from src.job import build_spec, optimizer_factory
 from src.problems.functions import Bernoulli, Periodic, RandomStreams
 from src.problems.projections import Box
@@ -48,7 +49,7 @@ def test_runner_matches_hand_written_adam(optim: str, fn_name: str, autograd: bo
     cfg = make_cfg(
         f"optim={optim}", f"fn={fn_name}", f"steps={steps}", f"log.points={steps}", "dtype=float64"
     )
-    result = run_torch(build_spec(cfg), optimizer_factory(cfg), autograd=autograd)
+    result = torch_loop.run(build_spec(cfg), optimizer_factory(cfg), autograd=autograd)
     # a linear f_t's gradient at any x is its slope: the hand recurrence needs no autograd
     expected = torch_adam_by_hand(
         coefficient_sequence(fn_name, steps), 0.001, 0.9, 0.99, 1e-8, amsgrad=optim == "amsgrad"
@@ -60,7 +61,7 @@ def test_runner_matches_hand_written_adam(optim: str, fn_name: str, autograd: bo
 @pytest.mark.parametrize("optim", ["adam", "amsgrad"])
 def test_float32_run_tracks_the_float64_recurrence(optim: str) -> None:
     cfg = make_cfg(f"optim={optim}", "steps=1000", "log.points=1000")
-    result = run_torch(build_spec(cfg), optimizer_factory(cfg))
+    result = torch_loop.run(build_spec(cfg), optimizer_factory(cfg))
     expected = torch_adam_by_hand(
         coefficient_sequence("online", 1000), 0.001, 0.9, 0.99, 1e-8, amsgrad=optim == "amsgrad"
     )
@@ -73,7 +74,7 @@ def test_papers_claim_adam_goes_to_plus_one_amsgrad_to_minus_one() -> None:
     finals = {}
     for optim in ("adam", "amsgrad"):
         cfg = make_cfg(f"optim={optim}", "optim.lr=0.01", "steps=100000", "log.points=100")
-        finals[optim] = run_torch(build_spec(cfg), optimizer_factory(cfg)).final_x[0]
+        finals[optim] = torch_loop.run(build_spec(cfg), optimizer_factory(cfg)).final_x[0]
     assert finals["adam"] > 0.9
     assert finals["amsgrad"] < -0.8
 
@@ -81,7 +82,7 @@ def test_papers_claim_adam_goes_to_plus_one_amsgrad_to_minus_one() -> None:
 def test_replicates_online_identical_stochastic_distinct_and_reproducible() -> None:
     def run(fn, seed: int) -> np.ndarray:
         spec = RunSpec(fn, Box(), steps=3000, replicates=4, seed=seed, log_points=50)
-        return run_torch(spec, lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.9, 0.99))).x
+        return torch_loop.run(spec, lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.9, 0.99))).x
 
     online = run(Periodic(), 0)
     assert np.all(online == online[:, :1])
@@ -100,7 +101,7 @@ def test_regret_on_a_hand_checked_sequence() -> None:
     spec = RunSpec(
         Periodic(scale=1.0, C=3.0, period=2), Box(), steps=4, dtype=torch.float64, log_points=4
     )
-    result = run_torch(spec, lambda p: torch.optim.SGD(p, lr=0.1))
+    result = torch_loop.run(spec, lambda p: torch.optim.SGD(p, lr=0.1))
     np.testing.assert_allclose(result.x[:, 0], [-0.3, -0.2, -0.5, -0.4], atol=1e-12)
     assert result.final_regret[0] == pytest.approx(4.2, abs=1e-12)
     assert result.final_avg_regret[0] == pytest.approx(4.2 / 4, abs=1e-12)

@@ -4,7 +4,6 @@ with its Figure 2 report. Every run is on scikit-learn's digits (offline, millis
 
 from __future__ import annotations
 
-from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -16,9 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from src.config.checks import ConfigError, validate
 from src.engines.training import TrainSpec, batches, train
-from src.job import JobFailed, build_task, run_engine, run_job
+from src.job import JobFailed, build_task, check, run_engine, run_job
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED
-from src.problems.schedules import make_scheduler
 from src.report import sweep as report
 from src.report.figures import PAPER_COLORS, TEST_LOSS, TRAIN_LOSS
 from src.tasks import models
@@ -80,7 +78,7 @@ def test_the_schedule_sets_the_rate_alpha_over_sqrt_t() -> None:
             return super().step(closure)
 
     spec = build_task(make_cfg(*LOGREG, "steps=4", "log.points=2"))
-    train(spec, lambda p: Recording(p, lr=0.1), partial(make_scheduler, "inv_sqrt"))
+    train(spec, lambda p: Recording(p, lr=0.1), "inv_sqrt")
     assert rates == pytest.approx([0.1 / np.sqrt(t) for t in (1, 2, 3, 4)])
 
 
@@ -139,7 +137,7 @@ def test_cifarnet_trains_on_digits() -> None:
 
 def test_engine_fast_with_a_task_is_a_one_line_error() -> None:
     with pytest.raises(ConfigError) as caught:
-        validate(make_cfg(*LOGREG, "engine=fast"))
+        check(make_cfg(*LOGREG, "engine=fast"))
     assert str(caught.value).startswith("engine=fast: a task trains a model through torch.optim")
     assert "\n" not in str(caught.value)
 

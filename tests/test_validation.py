@@ -1,5 +1,5 @@
-"""Bad input: the schema rejects wrong types at compose time; `src.config.checks` rejects values
-out of range with one line naming the key, the value and what is allowed, before any compute and before
+"""Bad input: the schema rejects wrong types at compose time; `src.config.checks` rejects values out
+of range with one line naming the key, the value and what is allowed, before any compute and before
 anything reaches the store (in-process through the compose API, and in real processes)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from src import PROJECT_ROOT
 from src.config.checks import ConfigError, validate
-from src.job import build_spec, optimizer_factory, run_engine
+from src.job import build_spec, check, optimizer_factory, run_engine
 from tests.conftest import make_cfg, run_main
 
 SMALL = ("steps=40", "log.points=8")  # a job that runs in milliseconds
@@ -31,9 +31,9 @@ def options(group: str) -> list[str]:
 
 
 def error_of(*overrides: str) -> str:
-    """validate()'s message for the config composed with `overrides` (which must be invalid)."""
+    """check()'s message for the config composed with `overrides` (which must be invalid)."""
     with pytest.raises(ConfigError) as caught:
-        validate(make_cfg(*overrides))
+        check(make_cfg(*overrides))
     message = str(caught.value)
     assert "\n" not in message, message
     return message
@@ -172,13 +172,13 @@ def test_engine_fast_on_an_unsupported_optimizer_says_why() -> None:
             "~optim.eps",
             "~optim.amsgrad",
         )
-        why = fast_engine.unsupported(cfg, build_spec(cfg))
+        why = fast_engine.unsupported(build_spec(cfg), optimizer_factory(cfg))
         if why is not None:
             break
     else:
         pytest.skip("the fast engine now implements every candidate")
     with pytest.raises(ConfigError) as caught:
-        validate(cfg)
+        check(cfg)
     assert str(caught.value) == f"engine=fast: {why} (use engine=torch or engine=auto)"
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import inspect
 import math
 import time
 from collections.abc import Callable
@@ -30,14 +29,13 @@ from pathlib import Path
 import numba
 import numpy as np
 import torch
-from hydra.utils import get_class
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
-from omegaconf import DictConfig
 
-from src.engines.torch_loop import RunSpec
+from src.engines.torch_loop import OptimizerFactory, RunSpec
+from src.optimizers import paper
 from src.problems.functions import CHUNK, RandomStreams
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, RunResult, log_grid
 from src.problems.schedules import SCHEDULES
@@ -194,65 +192,72 @@ def _adopt(kw: dict) -> Variant:
 
 # `_target_` -> a builder from the optimizer's keyword arguments (the config's over the class's
 # defaults) to a Variant, or why not.
-VARIANTS: dict[str, Callable[[dict], Variant | str]] = {
-    "torch.optim.Adam": _adam,
-    "torch.optim.AdamW": functools.partial(_adam, decoupled=True),
-    "torch.optim.SGD": _sgd,
-    "torch.optim.Adagrad": _adagrad,
-    "torch.optim.RMSprop": _rmsprop,
-    "torch.optim.NAdam": _nadam,
-    "torch.optim.RAdam": _radam,
-    "src.optimizers.AMSGradPaper": _amsgrad_paper,
-    "src.optimizers.AdamNC": _adamnc,
-    "src.optimizers.AdamX": _adamx,
-    "src.optimizers.Yogi": _yogi,
-    "src.optimizers.AdaBound": _adabound,
-    "src.optimizers.ADOPT": _adopt,
+VARIANTS: dict[type, Callable[[dict], Variant | str]] = {
+    torch.optim.Adam: _adam,
+    torch.optim.AdamW: functools.partial(_adam, decoupled=True),
+    torch.optim.SGD: _sgd,
+    torch.optim.Adagrad: _adagrad,
+    torch.optim.RMSprop: _rmsprop,
+    torch.optim.NAdam: _nadam,
+    torch.optim.RAdam: _radam,
+    paper.AMSGradPaper: _amsgrad_paper,
+    paper.AdamNC: _adamnc,
+    paper.AdamX: _adamx,
+    paper.Yogi: _yogi,
+    paper.AdaBound: _adabound,
+    paper.ADOPT: _adopt,
 }
 
 
-def _defaults(target: str) -> dict:
-    """The keyword defaults of the optimizer class `target` names."""
-    signature = inspect.signature(get_class(target).__init__)
-    return {
-        k: p.default
-        for k, p in signature.parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-
-
-def variant(cfg: DictConfig) -> Variant | str:
-    """The fast engine's version of `cfg.optim`, or a sentence saying why there is none."""
-    target = str(cfg.optim._target_)
-    if target not in VARIANTS:
-        return f"optimizer {target} is not implemented (supported: {', '.join(sorted(VARIANTS))})"
-    kw = {k: v for k, v in cfg.optim.items() if not str(k).startswith("_")}
+def variant(optimizer: torch.optim.Optimizer, schedule: str = "constant") -> Variant | str:
+    """The fast engine's version of `optimizer` (its class, and its resolved hyper-parameters read
+    from its param group, torch's defaults included), or a sentence saying why there is none."""
+    kind = type(optimizer)  # exactly: a subclass may change the update
+    if kind not in VARIANTS:
+        names = ", ".join(sorted(cls.__name__ for cls in VARIANTS))
+        name = f"{kind.__module__}.{kind.__name__}"
+        return f"optimizer {name} is not implemented (supported: {names})"
+    if len(optimizer.param_groups) != 1:
+        return "only one parameter group is implemented"
     kw = {
-        k: (tuple(v) if not isinstance(v, (int, float, str, bool, type(None))) else v)
-        for k, v in kw.items()
+        k: (tuple(v) if isinstance(v, list) else v)
+        for k, v in optimizer.param_groups[0].items()
+        if k != "params"
     }
-    found = VARIANTS[target]({**_defaults(target), **kw})
+    found = VARIANTS[kind](kw)
     if isinstance(found, Variant):
-        found.schedule = SCHEDULES[cfg.get("schedule", {}).get("name", "constant")]
+        found.schedule = SCHEDULES[schedule]
     return found
 
 
-def unsupported(cfg: DictConfig, spec: RunSpec) -> str | None:
+def _probe(spec: RunSpec, make_optimizer: OptimizerFactory) -> torch.optim.Optimizer:
+    """The optimizer the run would build, over a stand-in parameter of the run's shape and dtype."""
+    return make_optimizer([torch.zeros(spec.replicates, dtype=spec.dtype, requires_grad=True)])
+
+
+def unsupported(
+    spec: RunSpec, make_optimizer: OptimizerFactory, schedule: str = "constant"
+) -> str | None:
     """None if the fast engine can run this job, else why not (one sentence)."""
-    found = variant(cfg)
+    found = variant(_probe(spec, make_optimizer), schedule)
     if isinstance(found, str):
         return found
     if spec.projection.kind not in (0, 1):
         return f"projection {type(spec.projection).__name__} is not implemented"
-    if cfg.get("autograd", False):
-        return "autograd=true asks for the torch engine"
     return None
 
 
-def settings(cfg: DictConfig) -> Variant:
-    found = variant(cfg)
-    assert isinstance(found, Variant), found
-    return found
+def run(
+    spec: RunSpec,
+    make_optimizer: OptimizerFactory,
+    schedule: str = "constant",
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Run `spec` as `torch_loop.run(spec, make_optimizer, schedule, progress)` would, compiled."""
+    found = variant(_probe(spec, make_optimizer), schedule)
+    if isinstance(found, str):
+        raise ValueError(f"engine=fast: {found}")
+    return run_fast(spec, found, progress)
 
 
 def run_fast(

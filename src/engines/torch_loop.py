@@ -22,9 +22,9 @@ from torch.optim import optimizer as _optimizer_module
 from src.problems.functions import CHUNK, OnlineFunction, RandomStreams
 from src.problems.projections import Projection
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, RegretBook, RunResult, log_grid
+from src.problems.schedules import make_scheduler
 
 OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], object]
 Progress = Callable[[int], None]
 
 
@@ -51,18 +51,20 @@ class RunSpec:
         )
 
 
-def run_torch(
+def run(
     spec: RunSpec,
     make_optimizer: OptimizerFactory,
-    make_scheduler: SchedulerFactory | None = None,
-    autograd: bool = False,
+    schedule: str = "constant",
     progress: Progress | None = None,
+    *,
+    autograd: bool = False,
 ) -> RunResult:
-    """Run `spec` with the optimizer built by `make_optimizer([x])`; see the module docstring."""
+    """Run `spec` with the optimizer built by `make_optimizer([x])` and the step-size `schedule`
+    (a name of `src.problems.schedules.SCHEDULES`); see the module docstring."""
     x = torch.full((spec.replicates,), float(spec.x0), dtype=spec.dtype, requires_grad=True)
     x.grad = torch.zeros_like(x)
     optimizer = make_optimizer([x])
-    scheduler = make_scheduler(optimizer) if make_scheduler else None
+    scheduler = make_scheduler(schedule, optimizer)
     streams = RandomStreams(spec.seed, spec.replicates)
     book = RegretBook(
         spec.replicates, spec.comparator_bounds(), log_grid(spec.steps, spec.log_points), x

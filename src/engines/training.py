@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, log_grid
+from src.problems.schedules import make_scheduler
 from src.tasks.datasets import Dataset
 
 OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], object]
 ModelFactory = Callable[[], nn.Module]
 Progress = Callable[[int], None]
 HISTORIES = ("train_loss", "test_loss", "test_accuracy")
@@ -107,7 +107,7 @@ def evaluate(model: nn.Module, data: Dataset, spec: TrainSpec) -> tuple[float, f
 def train(
     spec: TrainSpec,
     make_optimizer: OptimizerFactory,
-    make_scheduler: SchedulerFactory | None = None,
+    schedule: str = "constant",
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train `spec.model()` with the optimizer `make_optimizer(parameters)`; see the module doc."""
@@ -117,7 +117,7 @@ def train(
         model = spec.model().to(device=spec.device, dtype=spec.dtype)
         model.train()
         optimizer = make_optimizer(list(model.parameters()))
-        scheduler = make_scheduler(optimizer) if make_scheduler else None
+        scheduler = make_scheduler(schedule, optimizer)
         sampler = batches(
             len(spec.data.train_y), spec.batch_size, torch.Generator().manual_seed(spec.seed)
         )
