@@ -1,7 +1,9 @@
-"""One job: build the run from its config, track it in MLflow, run an engine, log the outcome.
+"""One job: its config checked, its spec built, an engine run, the result logged in MLflow.
 
-The glue between the config (a DictConfig, no Hydra runtime needed), the engines (`runner`,
-`fast_engine`; `training` when the config names a task) and the store (`tracking`).
+The glue between the config (a DictConfig; no Hydra runtime needed), the engines
+(`src.engines.torch_loop` and `fast` for an online problem, `training` for a task) and the store
+(`src.tracking.store`). Whatever ran, the engine returns a `src.engines.result.Result` and one flow
+logs it: histories, final metrics, its arrays, its figure, the config.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from src import PROJECT_ROOT
 from src.config.checks import ConfigError, validate
-from src.config.schema import TASK_IGNORES
+from src.config.jobs import job_configs
+from src.config.schema import TASK_IGNORES, DType, Engine, Schedule
 from src.engines import fast as fast_engine
 from src.engines import torch_loop
+from src.engines.result import DIVERGED, INTERRUPTED, Result
 from src.engines.torch_loop import RunSpec
-from src.engines.training import TrainResult, TrainSpec, train
-from src.problems.regret import DIVERGED, INTERRUPTED, RunResult
+from src.engines.training import TrainSpec, train
 from src.tasks.datasets import DatasetError
 from src.tracking import store as tracking
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {DType.float32: torch.float32, DType.float64: torch.float64}
 TORCH_THREADS = torch.get_num_threads()  # torch's default, before a job sets its own
 TASK_KEYS = ("task", "data")  # null unless the job trains a model
 
@@ -44,7 +47,7 @@ def check(cfg: DictConfig) -> None:
     """Raise ConfigError (one line) if `cfg` cannot run: an invalid value (`config.checks`), or
     engine=fast on a job the fast engine cannot reproduce. Nothing is computed or stored."""
     validate(cfg)
-    if cfg.engine != "fast":
+    if cfg.engine != Engine.fast:
         return
     if is_task(cfg):
         raise ConfigError(
@@ -52,7 +55,9 @@ def check(cfg: DictConfig) -> None:
             "the synthetic fn problems (use engine=torch or engine=auto)"
         )
     why = "autograd=true asks for the torch engine" if cfg.autograd else None
-    why = why or fast_engine.unsupported(build_spec(cfg), optimizer_factory(cfg), cfg.schedule.name)
+    why = why or fast_engine.unsupported(
+        build_spec(cfg), optimizer_factory(cfg), Schedule(cfg.schedule.name).value
+    )
     if why:
         raise ConfigError(f"engine=fast: {why} (use engine=torch or engine=auto)")
 
@@ -65,7 +70,7 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         replicates=int(cfg.replicates),
         seed=int(cfg.seed),
         x0=float(cfg.x0),
-        dtype=DTYPES[cfg.dtype],
+        dtype=DTYPES[DType(cfg.dtype)],
         log_points=int(cfg.log.points),
     )
 
@@ -94,7 +99,7 @@ def build_task(cfg: DictConfig) -> TrainSpec:
         batch_size=int(cfg.task.batch_size),
         seed=int(cfg.seed),
         log_points=int(cfg.log.points),
-        dtype=DTYPES[cfg.dtype],
+        dtype=DTYPES[DType(cfg.dtype)],
         eval_batch_size=int(cfg.task.eval_batch_size),
         device=str(cfg.task.device),
     )
@@ -102,10 +107,10 @@ def build_task(cfg: DictConfig) -> TrainSpec:
 
 def run_training(
     cfg: DictConfig, spec: TrainSpec, progress: Callable[[int], None] | None
-) -> TrainResult:
+) -> Result:
     """The task's minibatch loop over the configured torch.optim optimizer and schedule."""
     torch.set_num_threads(int(cfg.task.threads) or TORCH_THREADS)
-    return train(spec, optimizer_factory(cfg), str(cfg.schedule.name), progress)
+    return train(spec, optimizer_factory(cfg), Schedule(cfg.schedule.name).value, progress)
 
 
 def optimizer_factory(cfg: DictConfig) -> Callable:
@@ -122,18 +127,18 @@ def optimizer_name(cfg: DictConfig) -> str:
 
 def run_engine(
     cfg: DictConfig, spec: RunSpec | TrainSpec, progress: Callable[[int], None] | None
-) -> tuple[str, RunResult | TrainResult]:
+) -> tuple[str, Result]:
     """Run on the engine `cfg.engine` asks for; returns (engine that ran, result). A task always
     runs on torch (validation refuses engine=fast for it)."""
     if isinstance(spec, TrainSpec):
         return "torch", run_training(cfg, spec, progress)
-    engine, schedule = str(cfg.engine), str(cfg.schedule.name)
+    engine, schedule = Engine(cfg.engine), Schedule(cfg.schedule.name).value
     make_optimizer = optimizer_factory(cfg)
-    if engine == "fast" or (engine == "auto" and not cfg.autograd):
+    if engine == Engine.fast or (engine == Engine.auto and not cfg.autograd):
         why_not = fast_engine.unsupported(spec, make_optimizer, schedule)
         if why_not is None:
             return "fast", fast_engine.run(spec, make_optimizer, schedule, progress)
-        if engine == "fast":
+        if engine == Engine.fast:
             raise ValueError(f"engine=fast: {why_not}")
     result = torch_loop.run(spec, make_optimizer, schedule, progress, autograd=bool(cfg.autograd))
     return "torch", result
@@ -186,8 +191,10 @@ def run_job(
     parent_run_id: str | None = None,
     run_name: str | None = None,
     hydra_dir: Path | None = None,
-) -> RunResult | TrainResult:
-    """Build, track and run one job; raise JobFailed if its run ended FAILED."""
+) -> Result:
+    """Check, build, track and run one job; raise JobFailed if its run ended FAILED. The job ends
+    only its own run: a sweep's parent belongs to `src.tracking.sweep`."""
+    check(cfg)  # before the store is touched: an invalid value leaves nothing behind
     spec = build_task(cfg) if is_task(cfg) else build_spec(cfg)
     torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
@@ -197,9 +204,8 @@ def run_job(
         "seed": str(cfg.seed),
         "optimizer": optimizer_name(cfg),
     }
-    run_id = tracking.start_run(
-        client, experiment, run_name or _default_name(cfg), tags, parent_run_id
-    )
+    name = run_name or default_name(cfg)
+    run_id = tracking.start_run(client, experiment, name, tags, parent_run_id)
     try:
         tracking.log_params(client, run_id, run_params(cfg))
         progress, close = make_progress(spec.steps, 1_000 if is_task(cfg) else 200_000)
@@ -208,133 +214,89 @@ def run_job(
         finally:
             close()
         tracking.set_tags(client, run_id, {"engine": engine})
-        log_result(client, run_id, cfg, result, hydra_dir)
+        log_outcome(client, run_id, cfg, result, hydra_dir)
     except KeyboardInterrupt:
-        _end(client, run_id, parent_run_id, "KILLED")
+        tracking.end_run(client, run_id, "KILLED")
         raise
     except BaseException as error:
         tracking.set_tags(
             client, run_id, {"error": tracking.redact(f"{type(error).__name__}: {error}")[:5000]}
         )
-        _end(client, run_id, parent_run_id, "FAILED")
+        tracking.end_run(client, run_id, "FAILED")
         raise
     if result.status == INTERRUPTED:
-        _end(client, run_id, parent_run_id, "KILLED")
+        tracking.end_run(client, run_id, "KILLED")
         raise KeyboardInterrupt
     if result.status == DIVERGED:
-        tracking.set_tags(
-            client,
-            run_id,
-            {"failure.step": str(result.steps_done + 1), "failure.reason": result.reason},
-        )
-        _end(client, run_id, parent_run_id, "FAILED")
-        raise JobFailed(f"{run_name or _default_name(cfg)}: diverged: {result.reason}")
+        failure = {"failure.step": str(result.steps_done + 1), "failure.reason": result.reason}
+        tracking.set_tags(client, run_id, failure)
+        tracking.end_run(client, run_id, "FAILED")
+        raise JobFailed(f"{name}: diverged: {result.reason}")
     tracking.end_run(client, run_id, "FINISHED")
     result.info["run_id"] = run_id
     return result
 
 
-def _default_name(cfg: DictConfig) -> str:
+def default_name(cfg: DictConfig) -> str:
     problem = [cfg.task.model, cfg.data] if is_task(cfg) else [cfg.fn]
     return "-".join(str(node._target_).rsplit(".", 1)[-1] for node in [cfg.optim, *problem])
 
 
-def _end(client: Any, run_id: str, parent_run_id: str | None, status: str) -> None:
-    tracking.end_run(client, run_id, status)
-    if parent_run_id:
-        tracking.end_run(client, parent_run_id, status)
+def title(cfg: DictConfig) -> str:
+    """The job's figure title: the optimizer and the problem, in words."""
+    from src.report.sweep import fn_label, optimizer_label, task_label  # noqa: PLC0415
 
-
-def log_result(
-    client: Any,
-    run_id: str,
-    cfg: DictConfig,
-    result: RunResult | TrainResult,
-    hydra_dir: Path | None,
-) -> None:
-    """Metric histories (replicate means), final metrics, and the artifacts of a run."""
-    if isinstance(result, TrainResult):
-        log_training(client, run_id, cfg, result, hydra_dir)
-        return
-    steps = result.log_steps.tolist()
-    tracking.log_histories(
-        client,
-        run_id,
-        steps,
-        {"x": result.x.mean(1).tolist(), "avg_regret": result.avg_regret.mean(1).tolist()},
-    )
-    finals = {
-        "final_x": float(result.final_x.mean()),
-        "final_regret": float(result.final_regret.mean()),
-        "final_avg_regret": float(result.final_avg_regret.mean()),
-        "steps_per_second": result.steps_done / max(result.elapsed, 1e-9),
-        "steps_done": float(result.steps_done),
-    }
-    tracking.log_metrics(client, run_id, finals, step=result.steps_done)
-    with tempfile.TemporaryDirectory() as folder:
-        npz = Path(folder) / "trajectory.npz"
-        np.savez(
-            npz,
-            log_steps=result.log_steps,
-            x=result.x,
-            avg_regret=result.avg_regret,
-            final_x=result.final_x,
-            final_regret=result.final_regret,
-        )
-        files = [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
-        tracking.log_files(client, run_id, files)
-    from src.report.figures import trajectory_figure  # matplotlib only once a job has a result
-    from src.report.sweep import fn_label, optimizer_label
-
-    if len(result.log_steps) == 0:  # diverged or interrupted at step 1: nothing to draw
-        return
     params = {k: str(v) for k, v in run_params(cfg).items()}
-    fig = trajectory_figure(result, f"{optimizer_label(params)} on {fn_label(params)}")
-    tracking.retry(lambda: client.log_figure(run_id, fig, "trajectory.png"))
+    problem = task_label(params) if is_task(cfg) else fn_label(params)
+    return f"{optimizer_label(params)} on {problem}"
 
 
-def log_training(
-    client: Any, run_id: str, cfg: DictConfig, result: TrainResult, hydra_dir: Path | None
+def log_outcome(
+    client: Any, run_id: str, cfg: DictConfig, result: Result, hydra_dir: Path | None
 ) -> None:
-    """A task's histories (train_loss, test_loss, test_accuracy on the evaluation grid), final
-    metrics, and artifacts: `history.npz`, `history.png`, `config.yaml`, `.hydra/`."""
-    tracking.log_histories(
-        client,
-        run_id,
-        result.log_steps.tolist(),
-        {
-            "train_loss": result.train_loss.tolist(),
-            "test_loss": result.test_loss.tolist(),
-            "test_accuracy": result.test_accuracy.tolist(),
-        },
-    )
-    finals = {
-        f"final_{key}": result.final(key) for key in ("train_loss", "test_loss", "test_accuracy")
-    }
-    finals = {k: v for k, v in finals.items() if np.isfinite(v)}  # none before the first point
-    finals["steps_per_second"] = result.steps_done / max(result.elapsed, 1e-9)
-    finals["steps_done"] = float(result.steps_done)
-    tracking.log_metrics(client, run_id, finals, step=result.steps_done)
+    """The run's metric histories, final metrics, `<artifact>.npz`, `config.yaml`, the `.hydra/`
+    copy and `<artifact>.png` (when there is anything to draw)."""
+    histories = {k: np.asarray(v).tolist() for k, v in result.histories().items()}
+    tracking.log_histories(client, run_id, result.log_steps.tolist(), histories)
+    tracking.log_metrics(client, run_id, result.finals(), step=result.steps_done)
     with tempfile.TemporaryDirectory() as folder:
-        npz = Path(folder) / "history.npz"
-        np.savez(
-            npz,
-            log_steps=result.log_steps,
-            train_loss=result.train_loss,
-            test_loss=result.test_loss,
-            test_accuracy=result.test_accuracy,
-        )
+        npz = Path(folder) / f"{result.artifact}.npz"
+        np.savez(npz, **result.arrays())
         tracking.log_files(
             client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
         )
-    if len(result.log_steps) == 0:  # stopped before the first evaluation: nothing to draw
+    if len(result.log_steps) == 0:  # stopped before the first logged step: nothing to draw
         return
-    from src.report.figures import training_figure  # matplotlib only once a job has a result
-    from src.report.sweep import optimizer_label, task_label
+    fig = result.figure(title(cfg))
+    tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))
 
-    params = {k: str(v) for k, v in run_params(cfg).items()}
-    fig = training_figure(result, f"{optimizer_label(params)}, {task_label(params)}")
-    tracking.retry(lambda: client.log_figure(run_id, fig, "history.png"))
+
+def check_sweep(config: DictConfig) -> tuple[int, list[str]]:
+    """Every job of a multirun checked before any runs: (number of jobs, one line per invalid
+    job). Task jobs that differ only in keys a task ignores (a swept fn) would repeat each other:
+    each repeat is invalid. (`src.tracking.sweep.SweepRun` calls this by name.)"""
+    jobs, problems, seen = 0, [], {}
+    for label, composed in job_configs(config):
+        jobs += 1
+        try:
+            if isinstance(composed, Exception):
+                raise composed
+            check(composed)
+        except Exception as error:  # noqa: BLE001  (each problem is one line)
+            text = str(error).strip()
+            problems.append(f"{label}: {text.splitlines()[0] if text else type(error).__name__}")
+            continue
+        if is_task(composed):
+            tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
+            for key in TASK_IGNORES:
+                tree.pop(key, None)
+            same = seen.setdefault(repr(sorted(tracking.flatten(tree).items())), label)
+            if same != label:
+                problems.append(
+                    f"{label}: repeats {same}: a task ignores {', '.join(TASK_IGNORES)}; "
+                    "sweep none of them (e.g. pin fn=online)"
+                )
+    return jobs, problems
 
 
 def _config_files(
@@ -368,7 +330,7 @@ def _redacted_copy(source: Path, target: Path) -> Path:
 def _without_hydra(cfg: DictConfig) -> dict[str, Any]:
     """The resolved job config as a dict: no `hydra` node, the URI redacted, and for a task none
     of the keys it does not read (fn, projection, ...)."""
-    tree = OmegaConf.to_container(cfg, resolve=True)
+    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tree.pop("hydra", None)
     tree["tracking"]["uri"] = tracking.redact(str(cfg.tracking.uri))
     if tree.get("task") is not None:

@@ -1,127 +1,14 @@
-"""Entry point: `python -m src.main [-m] key=value ...` — a thin Hydra wrapper over `run_job`.
-
-Errors a user can act on end the process with ONE line on stderr and a non-zero status, without a
-Python traceback (set HYDRA_FULL_ERROR=1 for the full trace):
-
-- an invalid config value (`src.config.checks.ConfigError`): exit 2, before any compute or store
-  call;
-- an unusable tracking store (`src.tracking.StoreError`, or a store error while logging): exit 1;
-- a diverged run (`src.job.JobFailed`; the run is FAILED in the store): exit 1;
-- Ctrl-C or SIGTERM: the running job's run (and the sweep's parent) is KILLED with its trajectory
-  so far logged; exit 130 (SIGINT) or 143 (SIGTERM).
-
-In a multirun a failed job does not stop the sweep: it returns a `JobFailure`, the other jobs run,
-and `src.config.checks.SweepGuard` prints one line per failed job at the end and exits non-zero.
-"""
-
-from __future__ import annotations
-
-import logging
-import os
-import signal
-import sqlite3
-import sys
-from pathlib import Path
-from typing import Any
+"""`python -m src.main [-m] key=value ...`: one job per config, a sweep with -m (see src/cli.py)."""
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from mlflow.exceptions import MlflowException
-from omegaconf import DictConfig
 
-from src.config.checks import ConfigError, JobFailure, full_error
-from src.job import JobFailed, check, run_job
-from src.tracking import store as tracking
-from src.tracking.sweep import parent_run_id
-
-# store failures after the run started (tracking.retry has already retried the transient ones)
-STORE_ERRORS = (tracking.StoreError, MlflowException, sqlite3.Error)
-_signal_received: list[int] = []
+from src import cli
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> Any:
-    hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    name = f"{hc.job.num}: {hc.job.override_dirname}" if multirun else None
-    try:
-        check(cfg)  # before the store is touched: an invalid value leaves nothing behind
-        return run_job(
-            cfg,
-            parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
-            run_name=name,
-            hydra_dir=Path(hc.runtime.output_dir),
-        )
-    except (ConfigError, JobFailed, *STORE_ERRORS) as error:
-        if full_error():
-            raise
-        message = describe(error, str(cfg.tracking.uri))
-        code = 2 if isinstance(error, ConfigError) else 1
-        if not multirun:
-            print(f"error: {message}", file=sys.stderr)
-            sys.exit(code)
-        label = f"job {hc.job.num} ({hc.job.override_dirname or 'defaults'})"
-        message = f"{label}: {message.removeprefix(f'{name}: ')}"
-        print(f"error: {message}", file=sys.stderr)
-        return JobFailure(hc.job.num, label, message, code)
-
-
-def describe(error: BaseException, uri: str) -> str:
-    """One line for the user; store errors name the (redacted) store; no password in clear."""
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    if isinstance(error, (MlflowException, sqlite3.Error)):
-        line = f"tracking.uri={uri}: store error: {line[:300]}"
-    return tracking.redact(line)
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    """SIGTERM behaves as Ctrl-C: the running job stops, logs what it has and is marked KILLED.
-    A second SIGTERM during that clean-up ends the process at once (as the default action)."""
-    if _signal_received:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-        return
-    _signal_received.append(signum)
-    raise KeyboardInterrupt
-
-
-def _redact_log_records() -> None:
-    """No tracking-URI password in any log line, whatever the logging config (Hydra's launcher
-    logs each job's overrides, tracking.uri included)."""
-    make = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001  (a malformed record is logging's to report)
-            return record
-        redacted = tracking.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return record
-
-    logging.setLogRecordFactory(factory)
-
-
-def cli() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
-    _redact_log_records()
-    try:
-        main()
-    except KeyboardInterrupt:
-        if full_error():
-            raise
-        signum = _signal_received[0] if _signal_received else signal.SIGINT
-        print(
-            f"interrupted by {signal.Signals(signum).name}: the running job's run, if any, is "
-            "marked KILLED in the store with its trajectory so far",
-            file=sys.stderr,
-        )
-        sys.exit(128 + signum)
+def main(cfg):  # noqa: ANN001, ANN201  (Hydra's entry point, as in its own examples)
+    return cli.job(cfg)
 
 
 if __name__ == "__main__":
-    cli()
+    cli.run(main)

@@ -12,8 +12,21 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from src import PROJECT_ROOT
+from src.problems.functions import RandomStreams
 
 CONF = str(PROJECT_ROOT / "conf")
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (PROJECT_ROOT / "conf" / group).glob("*.yaml"))
+
+
+def coefficient_sequence(fn_name: str, steps: int, seed: int = 0) -> list[float]:
+    """f_t's slope a_t for t = 1..steps, from the definitions (not src.problems.functions)."""
+    if fn_name == "online":
+        return [1010.0 if t % 101 == 1 else -10.0 for t in range(1, steps + 1)]
+    draws = RandomStreams(seed, 1).uniform(steps)[:, 0].tolist()  # the generator, not the rule
+    return [1010.0 if u < 0.01 else -10.0 for u in draws]
 
 
 def make_cfg(*overrides: str) -> DictConfig:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from src import PROJECT_ROOT
 from src.job import run_job
 from src.tracking import store as tracking
 from tests.conftest import make_cfg, run_main
+from tests.servers import free_port
 
 SECRET_ENV = "BREAKING_ADAM_TEST_SECRET"
 SECRET = "zq8xv7-do-not-log"
@@ -265,12 +265,6 @@ def stopped_server() -> Iterator[str]:
         proc.send_signal(signal.SIGCONT)
         proc.kill()
         proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""The config: its typed schema (Hydra's ConfigStore) and the value checks run before any compute.
-
-Owns what a valid job config is. Imports omegaconf, hydra's public API and the packages whose
-classes a config names (problems, optimizers, tasks); never tracking, engines or mlflow.
+"""The config: its typed schema (Hydra's ConfigStore), the value checks run before any compute, and
+every job of a sweep composed in advance. Imports omegaconf, hydra's public API, the packages whose
+classes a config names (problems, optimizers, tasks) and the store's redaction; never mlflow
+directly, the engines or the job.
 """

@@ -8,46 +8,29 @@ constraints, the keys added with `+key=value` (which Hydra force-adds past a sch
 group's keys against the signature of its `_target_`. With a task (`task=logreg data=mnist`) the
 model must build for the dataset and the dataset's files must be in place (if not, one line says
 which files to put where); fn and projection are then not read, so not checked.
-
-`SweepGuard` is the Hydra callback that, in a multirun, validates every job's config (and checks the
-tracking store) before any job starts, so an invalid sweep stops with one line per invalid job and
-no run in the store; at the end it prints one line per failed job and exits non-zero."""
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import math
-import os
-import sys
-import traceback
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from enum import Enum
 from typing import Any
 
 from hydra.errors import CompactHydraException
-from hydra.experimental.callback import Callback
+from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from src.config import schema
-
-DTYPES = ("float32", "float64")
-ENGINES = ("auto", "torch", "fast")
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+from src.config.jobs import job_config
 
 
 class ConfigError(CompactHydraException, ValueError):
     """An invalid config value. The message is one line: key, value given, what is allowed."""
-
-
-def full_error() -> bool:
-    """Whether the user asked for full tracebacks (Hydra's HYDRA_FULL_ERROR=1)."""
-    return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -60,30 +43,35 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     """One line per problem, in the order a reader meets the keys; stops early where later checks
     would only repeat an earlier failure."""
     if "hydra" in cfg:  # a config composed with return_hydra_config: check the job's part
-        cfg = _task_config(cfg)
+        cfg = job_config(cfg)
     missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra.")]
     if missing:
         yield f"{missing[0]}: no value given (set it with {missing[0]}=...)"
         return
     try:
-        tree = OmegaConf.to_container(cfg, resolve=True)
+        tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     except OmegaConfBaseException as error:
         yield (
             f"{getattr(error, 'full_key', None) or 'config'}: cannot resolve: {_first_line(error)}"
         )
         return
     tree.pop("hydra", None)
-    yield from _unknown(tree, schema.Config, "")
-    if not isinstance(tree.get("log"), dict):
-        yield f"log={_show(tree.get('log'))}: must be a mapping with key points"
+    unknown = list(_unknown(tree, schema.Config, ""))
+    if isinstance(tree.get("log"), dict):
+        unknown += _unknown(tree["log"], schema.LogSchema, "log.")
+    if unknown:
+        yield from unknown
         return
-    yield from _unknown(tree["log"], schema.LogSchema, "log.")
+    try:  # the types of the schema, for any DictConfig (a composed one already has them)
+        OmegaConf.merge(OmegaConf.structured(schema.Config), cfg)
+    except OmegaConfBaseException as error:
+        yield f"{getattr(error, 'full_key', None) or 'config'}: {_first_line(error)}"
+        return
     yield from _top_level(tree)
     yield from _optim(tree)
     if tree.get("task") is None:  # a task trains a model: fn and projection are not read
         yield from _fn(tree)
         yield from _projection(tree)
-    yield from _schedule(tree)
     yield from _task(tree)
     yield from _tracking(tree)
 
@@ -92,16 +80,14 @@ def problems(cfg: DictConfig) -> Iterator[str]:
 
 
 def _top_level(tree: dict) -> Iterator[str]:
+    yield from _choice(tree, "dtype", schema.DType)
+    yield from _choice(tree, "engine", schema.Engine)
+    node = tree.get("schedule")
+    yield from _choice(node if isinstance(node, dict) else {}, "name", schema.Schedule, "schedule.")
     yield from _integer(tree, "steps", minimum=1)
     yield from _integer(tree, "replicates", minimum=1)
     yield from _integer(tree, "seed", minimum=0)
     yield from _number(tree, "x0")
-    if tree.get("dtype") not in DTYPES:
-        yield f"dtype={_show(tree.get('dtype'))}: must be one of {', '.join(DTYPES)}"
-    if tree.get("engine") not in ENGINES:
-        yield f"engine={_show(tree.get('engine'))}: must be one of {', '.join(ENGINES)}"
-    if not isinstance(tree.get("autograd"), bool):
-        yield f"autograd={_show(tree.get('autograd'))}: must be true or false"
     points, steps = tree["log"].get("points"), tree.get("steps")
     if not _is_int(points) or points < 2:
         yield f"log.points={_show(points)}: must be an integer >= 2"
@@ -218,15 +204,6 @@ def _projection(tree: dict) -> Iterator[str]:
     yield from _builds("projection", lambda: target(**_kwargs(node)))
 
 
-def _schedule(tree: dict) -> Iterator[str]:
-    from src.problems.schedules import SCHEDULES  # noqa: PLC0415
-
-    node = tree.get("schedule")
-    name = node.get("name") if isinstance(node, dict) else None
-    if name not in SCHEDULES:
-        yield f"schedule.name={_show(name)}: must be one of {', '.join(SCHEDULES)}"
-
-
 def _task(tree: dict) -> Iterator[str]:
     """A task (model + dataset) or none; with a task, its dataset's files must be in place."""
     task, data = tree.get("task"), tree.get("data")
@@ -335,10 +312,8 @@ def _target(node: Any, group: str, base: type, what: str) -> Iterator[str]:
         yield f"{group}={_show(node)}: must be a config with a _target_"
         return None
     name = node.get("_target_")
-    from hydra._internal.utils import _locate  # noqa: PLC0415  (what instantiate itself uses)
-
     try:
-        target = _locate(str(name))
+        target = get_object(str(name))
     except Exception:  # noqa: BLE001  (any import failure reads the same to the user)
         yield f"{group}._target_={_show(name)}: cannot import it; must name {what}"
         return None
@@ -386,6 +361,13 @@ def _unknown(node: dict, schema_class: type, prefix: str) -> Iterator[str]:
     for key, value in node.items():
         if key not in known:
             yield f"{prefix}{key}={_show(value)}: unknown key (allowed: {', '.join(known)})"
+
+
+def _choice(node: dict, key: str, kind: type[Enum], prefix: str = "") -> Iterator[str]:
+    value = node.get(key)
+    if value not in {member.value for member in kind}:
+        allowed = ", ".join(member.value for member in kind)
+        yield f"{prefix}{key}={_show(value)}: must be one of {allowed}"
 
 
 def _integer(node: dict, key: str, prefix: str = "", minimum: int | None = None) -> Iterator[str]:
@@ -450,198 +432,3 @@ def _show(value: Any) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return (text.splitlines()[0] if text else type(error).__name__)[:300]
-
-
-# ------------------------------------------------------------------------------------ sweeps
-
-
-@dataclass
-class JobFailure:
-    """What a multirun job returns instead of raising when its run failed for a known reason, so
-    that the other jobs still run and the sweep ends with a summary (see SweepGuard)."""
-
-    job: int
-    name: str
-    message: str
-    exit_code: int = 1
-
-
-def sweep_overrides(config: DictConfig) -> list[list[str]] | None:
-    """The override list of every job BasicSweeper will launch, or None for another sweeper."""
-    if str(config.hydra.sweeper.get("_target_")) != BASIC_SWEEPER:
-        return None
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: PLC0415
-    from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
-
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{k}={v}" for k, v in params.items()]
-    arguments += list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
-    overrides = OverridesParser.create().parse_overrides(arguments)
-    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-
-
-class SweepGuard(Callback):
-    """Multirun guard: nothing computes unless every job is valid and the store is usable; failed
-    jobs are listed at the end, one line each, and the process exits non-zero.
-
-    Listed *before* `mlflow_sweep` in `hydra.callbacks`: its `on_multirun_start` runs first (no
-    parent run is created for a sweep that cannot run) and its `on_multirun_end` last (Hydra calls
-    end hooks in reverse), after the parent has been closed.
-    """
-
-    def __init__(self) -> None:
-        self.failures: list[JobFailure] = []
-        self.jobs = 0
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
-
-        from src.tracking import store as tracking  # noqa: PLC0415
-
-        self.failures, self.jobs = [], 0
-        jobs = sweep_overrides(config)
-        configs: list[tuple[str, DictConfig]] = []
-        if jobs is None:  # another sweeper picks values as it goes: check the base config
-            configs.append(("base config", config))
-        else:
-            loader = GlobalHydra.instance().config_loader()
-            hidden = tuple(
-                f"{k}=" for k in config.hydra.job.config.override_dirname.get("exclude_keys") or ()
-            )
-            for number, overrides in enumerate(jobs):
-                shown = [o for o in overrides if not o.lstrip("+~").startswith(hidden)]
-                label = f"job {number} ({','.join(shown) or 'defaults'})"
-                try:
-                    configs.append((label, loader.load_sweep_config(config, overrides)))
-                except Exception as error:  # noqa: BLE001  (a composition error is one line too)
-                    configs.append((label, None))
-                    self._invalid(label, _first_line(error), error)
-        for label, composed in configs:
-            if composed is None:
-                continue
-            try:
-                _check_job(_task_config(composed))
-            except ConfigError as error:
-                self._invalid(label, str(error), error)
-        self._repeated_tasks(configs)
-        if self.failures:
-            _stop(
-                2,
-                f"multirun: {len(self.failures)} of {len(configs)} jobs are invalid; "
-                "nothing was run",
-                [tracking.redact(f.message) for f in self.failures],
-            )
-        stores = {
-            (str(c.tracking.uri), str(c.tracking.experiment)) for _, c in configs if c is not None
-        }
-        for uri, experiment in sorted(stores):
-            try:
-                tracking.connect(uri, experiment)
-            except tracking.StoreError as error:
-                if full_error():
-                    traceback.print_exception(error)
-                _stop(1, f"error: {error}")
-        self.jobs = len(configs)
-
-    def _repeated_tasks(self, configs: list[tuple[str, DictConfig | None]]) -> None:
-        """Task jobs that differ only in keys a task ignores (a swept fn) would repeat each
-        other: each repeat is an invalid job."""
-        seen: dict[str, str] = {}
-        for label, composed in configs:
-            if composed is None or composed.get("task") is None:
-                continue
-            try:
-                tree = OmegaConf.to_container(_task_config(composed), resolve=True)
-            except OmegaConfBaseException:
-                continue  # validate() has reported it
-            for key in schema.TASK_IGNORES:
-                tree.pop(key, None)
-            same = seen.setdefault(json.dumps(tree, sort_keys=True, default=str), label)
-            if same != label:
-                message = (
-                    f"repeats {same}: a task ignores {', '.join(schema.TASK_IGNORES)}; "
-                    "sweep none of them (e.g. pin fn=online)"
-                )
-                self._invalid(label, message, ConfigError(message))
-
-    def _invalid(self, label: str, message: str, error: BaseException) -> None:
-        if full_error():
-            traceback.print_exception(error)
-        self.failures.append(JobFailure(len(self.failures), label, f"{label}: {message}", 2))
-
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        from hydra.core.utils import JobStatus  # noqa: PLC0415
-
-        if job_return.status != JobStatus.COMPLETED:  # an unexpected error: Hydra reports it
-            return
-        value = job_return.return_value
-        if isinstance(value, JobFailure):
-            self.failures.append(value)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        failures = list(self.failures)
-        in_process = str(config.hydra.launcher.get("_target_")) == BASIC_LAUNCHER
-        if in_process and not failures:
-            return
-        from src.tracking import store as tracking  # noqa: PLC0415
-        from src.tracking.sweep import parent_run_id  # noqa: PLC0415
-
-        parent = parent_run_id(Path(str(config.hydra.sweep.dir)).resolve())
-        if parent:
-            try:
-                client, experiment = tracking.connect(
-                    str(config.tracking.uri), str(config.tracking.experiment)
-                )
-                if not failures:  # jobs ran in worker processes: their failures are in the store
-                    failures = _failed_children(client, experiment, parent)
-                # a failure with no run (a store error) still fails the sweep's parent
-                if failures and client.get_run(parent).info.status != "KILLED":
-                    tracking.end_run(client, parent, "FAILED")
-            except Exception as error:  # noqa: BLE001  (the summary below matters more)
-                print(
-                    f"warning: could not read or close the sweep's parent run: "
-                    f"{tracking.redact(_first_line(error))}",
-                    file=sys.stderr,
-                )
-        if failures:
-            _stop(
-                max(f.exit_code for f in failures),
-                f"multirun: {len(failures)} of {self.jobs or '?'} jobs failed",
-                [tracking.redact(f.message) for f in failures],
-            )
-
-
-def _failed_children(client: Any, experiment: str, parent: str) -> list[JobFailure]:
-    from src.tracking.store import PARENT_TAG  # noqa: PLC0415
-
-    runs = client.search_runs(
-        [experiment],
-        f"tags.`{PARENT_TAG}` = '{parent}' and attributes.status = 'FAILED'",
-        max_results=50000,
-    )
-    return [
-        JobFailure(
-            -1,
-            run.info.run_name,
-            f"run {run.info.run_name} ({run.info.run_id}): "
-            f"{run.data.tags.get('failure.reason') or run.data.tags.get('error')}",
-        )
-        for run in runs
-    ]
-
-
-def _task_config(config: DictConfig) -> DictConfig:
-    """The job's own config, as the task function sees it (without the `hydra` node)."""
-    return OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
-
-
-def _stop(code: int, headline: str, lines: list[str] = ()) -> typing.NoReturn:
-    print(headline, *(f"  {line}" for line in lines), sep="\n", file=sys.stderr)
-    sys.stderr.flush()
-    raise SystemExit(code)
-
-
-def _check_job(cfg: DictConfig) -> None:
-    from src.job import check  # noqa: PLC0415  (temporary: the sweep guard moves to tracking.sweep)
-
-    check(cfg)

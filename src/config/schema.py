@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -34,6 +35,28 @@ from omegaconf import MISSING
 warnings.filterwarnings(
     "ignore", message=r"Class `\w+Schema` subclasses `Dict`", category=UserWarning
 )
+
+
+class DType(str, Enum):
+    """The iterate's dtype (regret sums are float64 whatever it is)."""
+
+    float32 = "float32"
+    float64 = "float64"
+
+
+class Engine(str, Enum):
+    """auto: the fast engine where it reproduces torch exactly, else torch."""
+
+    auto = "auto"
+    torch = "torch"
+    fast = "fast"
+
+
+class Schedule(str, Enum):
+    """Step-size schedules of `src.problems.schedules` (α_t = α, or α/√t)."""
+
+    constant = "constant"
+    inv_sqrt = "inv_sqrt"
 
 
 @dataclass
@@ -63,7 +86,7 @@ class ProjectionSchema(dict[str, Any]):
 class ScheduleSchema(dict[str, Any]):
     """A step-size schedule by name (`src.problems.schedules.SCHEDULES`)."""
 
-    name: str = "constant"
+    name: str = Schedule.constant.value  # a Schedule: checked by src.config.checks
 
 
 @dataclass
@@ -116,8 +139,10 @@ class Config:
     seed: int = 0
     replicates: int = 1
     x0: float = 0.0
-    dtype: str = "float32"
-    engine: str = "auto"
+    # str, not the Enum, so that a bad value gets the checks' one-line error (exit 2) rather than
+    # Hydra's multi-line composition error; `src.config.checks` holds them to the Enums above
+    dtype: str = DType.float32.value
+    engine: str = Engine.auto.value
     autograd: bool = False
     log: LogSchema = field(default_factory=LogSchema)
     tracking: TrackingSchema = field(default_factory=TrackingSchema)

@@ -53,6 +53,9 @@ class TrainSpec:
     device: str = "cpu"
 
 
+HISTORIES = ("train_loss", "test_loss", "test_accuracy")
+
+
 @dataclass
 class TrainResult:
     """The evaluation grid `log_steps` [P] and the three histories [P] on it, and how it ended."""
@@ -67,10 +70,33 @@ class TrainResult:
     elapsed: float = 0.0
     info: dict = field(default_factory=dict)
 
+    artifact = "history"  # the name of its .npz and .png in the run's artifacts
+
     def final(self, key: str) -> float:
         """The last recorded value of a history (NaN if none was recorded)."""
         values = getattr(self, key)
         return float(values[-1]) if len(values) else math.nan
+
+    def histories(self) -> dict[str, np.ndarray]:
+        return {key: getattr(self, key) for key in HISTORIES}
+
+    def finals(self) -> dict[str, float]:
+        """The last value of each history (those recorded), speed and steps done."""
+        finals = {f"final_{key}": self.final(key) for key in HISTORIES}
+        return {
+            **{k: v for k, v in finals.items() if math.isfinite(v)},
+            "steps_per_second": self.steps_done / max(self.elapsed, 1e-9),
+            "steps_done": float(self.steps_done),
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"log_steps": self.log_steps, **self.histories()}
+
+    def figure(self, title: str) -> object:
+        """The job's losses and accuracy (`history.png`)."""
+        from src.report.figures import training_figure  # noqa: PLC0415  (matplotlib on demand)
+
+        return training_figure(self, title)
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:

@@ -43,9 +43,41 @@ class RunResult:
     elapsed: float = 0.0
     info: dict = field(default_factory=dict)
 
+    artifact = "trajectory"  # the name of its .npz and .png in the run's artifacts
+
     @property
     def final_avg_regret(self) -> np.ndarray:
         return self.final_regret / max(self.steps_done, 1)
+
+    def histories(self) -> dict[str, np.ndarray]:
+        """The metric histories on `log_steps`: the iterate and R_t/t, means over replicates."""
+        return {"x": self.x.mean(1), "avg_regret": self.avg_regret.mean(1)}
+
+    def finals(self) -> dict[str, float]:
+        """The final metrics (means over replicates): x_{T+1}, R_T, R_T/T, speed, steps done."""
+        return {
+            "final_x": float(self.final_x.mean()),
+            "final_regret": float(self.final_regret.mean()),
+            "final_avg_regret": float(self.final_avg_regret.mean()),
+            "steps_per_second": self.steps_done / max(self.elapsed, 1e-9),
+            "steps_done": float(self.steps_done),
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every replicate on the logged grid, for `trajectory.npz`."""
+        return {
+            "log_steps": self.log_steps,
+            "x": self.x,
+            "avg_regret": self.avg_regret,
+            "final_x": self.final_x,
+            "final_regret": self.final_regret,
+        }
+
+    def figure(self, title: str) -> object:
+        """The job's x_t and R_t/t (`trajectory.png`)."""
+        from src.report.figures import trajectory_figure  # noqa: PLC0415  (matplotlib on demand)
+
+        return trajectory_figure(self, title)
 
 
 class RegretBook:

@@ -1,33 +1,59 @@
-"""A Hydra callback that makes one MLflow parent run per multirun sweep.
+"""A sweep's parent run, from start to end: the one owner of its lifecycle.
 
-`on_multirun_start` runs in the launching process before any job: it creates the experiment (so
-parallel workers never race to create it) and the parent run, then hands the parent's id to the
-jobs three ways: in the environment (inherited by local worker processes), in a file in the sweep
-folder (read by jobs on other machines that share it), and in the callback object itself, which
-every launcher (joblib, submitit/Slurm, Ray) pickles to its workers with the Hydra context, so that
-`on_job_start` puts the id in the worker's environment whatever that worker inherited (a reused
-loky worker, a Slurm job, a Ray worker started before the sweep). Each job passes that id
-explicitly as its run's parent. `on_multirun_end` closes the parent FINISHED, or FAILED/KILLED if a
-child was. Hydra skips it when a job raised (the failing job has then already closed the parent
-FAILED) or the launcher itself failed (no Ray cluster, no sbatch): an exit handler of the launching
-process then closes a parent still RUNNING as FAILED, so no sweep stays RUNNING forever.
+`SweepRun` is the Hydra callback (`hydra.callbacks.sweep` in conf/config.yaml) of every multirun:
+
+- `on_multirun_start`, in the launching process, before any job: every job's config is checked
+  (the function named by `check`, given the sweep's config; it returns one line per problem) and
+  the store is opened; a sweep that cannot run stops here with one line per problem, exit 2 (exit 1
+  for a store), and nothing in the store. Runs of the experiment left RUNNING by a process that is
+  gone (`kill -9`, a power cut) are marked KILLED. Then the experiment and the parent run exist
+  before any worker starts, so workers never race to create them.
+- The parent's id reaches each job three ways: the environment (`BREAKING_ADAM_PARENT_RUN_ID`,
+  inherited by local workers), a file in the sweep folder (a job on another machine that shares
+  it), and this callback object, which every launcher (joblib, submitit, Ray) pickles to its
+  workers, where `on_job_start` puts the id in the worker's environment. Each job passes the id
+  explicitly as its run's parent.
+- `on_job_end` collects the jobs that returned a `JobFailure` (a job that failed for a known
+  reason returns one instead of raising, so the other jobs run).
+- `on_multirun_end` closes the parent (FINISHED, or FAILED/KILLED as its worst child) and prints
+  one line per failed job, exit 1. Hydra skips it when a job raised or the launcher failed: an exit
+  handler then closes a parent still RUNNING, so no sweep stays RUNNING.
+
+Hydra turns an exception in a callback into a warning and goes on; every hook here turns it into one
+line on stderr and a non-zero exit instead, so a sweep never runs unguarded.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
+from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from src.tracking import store as tracking
+from src.tracking import store
 
 PARENT_ENV = "BREAKING_ADAM_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"
+
+
+@dataclass
+class JobFailure:
+    """What a multirun job returns instead of raising when its run failed for a known reason."""
+
+    job: int
+    name: str
+    message: str
+    exit_code: int = 1
 
 
 def parent_run_id(sweep_dir: str | Path | None) -> str | None:
@@ -38,38 +64,77 @@ def parent_run_id(sweep_dir: str | Path | None) -> str | None:
     return path.read_text().strip() if path is not None and path.is_file() else None
 
 
-class MlflowSweepCallback(Callback):
-    def __init__(self) -> None:
+def full_error() -> bool:
+    """Whether the user asked for full tracebacks (Hydra's HYDRA_FULL_ERROR=1)."""
+    return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+
+
+def _stop(code: int, headline: str, lines: list[str] = ()) -> NoReturn:
+    print(headline, *(f"  {line}" for line in lines), sep="\n", file=sys.stderr)
+    sys.stderr.flush()
+    raise SystemExit(code)
+
+
+def _fails_hard(hook: Callable) -> Callable:
+    """An unexpected error in a hook ends the sweep (one line, exit 1), not Hydra's warning."""
+
+    @functools.wraps(hook)
+    def wrapped(self: SweepRun, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return hook(self, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001  (SystemExit and KeyboardInterrupt pass)
+            if full_error():
+                traceback.print_exception(error)
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            _stop(1, store.redact(f"error: sweep: {type(error).__name__}: {first}"[:500]))
+
+    return wrapped
+
+
+class SweepRun(Callback):
+    """The sweep's parent run (see the module docstring). `check` names a function
+    `check(sweep_config) -> (number of jobs, one line per problem)`."""
+
+    def __init__(self, check: str | None = None) -> None:
+        self.check = check
         self.run_id: str | None = None  # set in the launching process, pickled to the workers
+        self.failures: list[JobFailure] = []
+        self.jobs = 0
         self._saved_env: str | None = None
         self._store: tuple[str, str] | None = None
 
+    @_fails_hard
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        uri = str(config.tracking.uri)
-        client, experiment = tracking.connect(uri, str(config.tracking.experiment))
+        self.failures, self.jobs = [], 0
+        if self.check:
+            self.jobs, problems = get_method(self.check)(config)
+            if problems:
+                _stop(
+                    2,
+                    f"multirun: {len(problems)} of {self.jobs} jobs are invalid; nothing was run",
+                    [store.redact(line) for line in problems],
+                )
+        uri, name = str(config.tracking.uri), str(config.tracking.experiment)
+        try:
+            client, experiment = store.connect(uri, name)
+        except store.StoreError as error:
+            if full_error():
+                traceback.print_exception(error)
+            _stop(1, f"error: {error}")
+        store.reap_stale_runs(client, experiment)
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
-        run_id = tracking.start_run(
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.run_id = store.start_run(
             client,
             experiment,
             f"sweep {sweep_dir.name}",
             {"sweep_dir": str(sweep_dir), "role": "sweep"},
         )
-        overrides = list(config.hydra.overrides.task)
-        params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=True)
-        tracking.log_params(
-            client,
-            run_id,
-            {
-                "overrides": " ".join(overrides) or "(none)",
-                **{f"sweep.{k}": v for k, v in params.items()},
-            },
-        )
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / PARENT_FILE).write_text(run_id)
-        os.environ[PARENT_ENV] = run_id
-        self.run_id = run_id
-        self._store = (uri, str(config.tracking.experiment))
+        self._store = (uri, name)
         atexit.register(self._close_if_unfinished)
+        store.log_params(client, self.run_id, sweep_params(config))
+        (sweep_dir / PARENT_FILE).write_text(self.run_id)
+        os.environ[PARENT_ENV] = self.run_id
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """In the job's process (a worker's, under a parallel launcher): the sweep's parent id."""
@@ -78,6 +143,10 @@ class MlflowSweepCallback(Callback):
             os.environ[PARENT_ENV] = self.run_id
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        completed = job_return is not None and job_return.status == JobStatus.COMPLETED
+        value = job_return.return_value if completed else None
+        if isinstance(value, JobFailure):
+            self.failures.append(value)
         if not self.run_id:
             return
         if self._saved_env is None:  # leave the worker's environment as it found it
@@ -85,41 +154,77 @@ class MlflowSweepCallback(Callback):
         else:
             os.environ[PARENT_ENV] = self._saved_env
 
+    @_fails_hard
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        run_id = self.run_id or parent_run_id(Path(str(config.hydra.sweep.dir)).resolve())
         os.environ.pop(PARENT_ENV, None)
-        if run_id is None:
-            return
-        client, experiment = tracking.connect(
-            str(config.tracking.uri), str(config.tracking.experiment)
-        )
-        tracking.end_run(client, run_id, sweep_status(client, experiment, run_id))
-        self.run_id = None  # closed: nothing left for the exit handler
+        run_id, self.run_id = self.run_id, None
+        failures = list(self.failures)
+        if run_id is not None and self._store is not None:
+            client, experiment = store.connect(*self._store)
+            status = sweep_status(client, experiment, run_id)
+            if not failures:  # jobs ran in worker processes: their failures are in the store
+                failures = failed_children(client, experiment, run_id)
+            if failures and status == "FINISHED":  # a job that failed before its run existed
+                status = "FAILED"
+            store.end_run(client, run_id, status)
+        if failures:
+            _stop(
+                max(f.exit_code for f in failures),
+                f"multirun: {len(failures)} of {self.jobs or '?'} jobs failed",
+                [store.redact(f.message) for f in failures],
+            )
 
     def _close_if_unfinished(self) -> None:
-        """At exit of the launching process: a sweep that never reached on_multirun_end failed."""
+        """At exit of the launching process: a sweep that never reached on_multirun_end ended
+        KILLED if a child was killed (Ctrl-C), else FAILED."""
         run_id, self.run_id = self.run_id, None
         if run_id is None or self._store is None:
             return
         try:
-            client, experiment = tracking.connect(*self._store)
+            client, experiment = store.connect(*self._store)
             if client.get_run(run_id).info.status == "RUNNING":
                 status = sweep_status(client, experiment, run_id)
-                tracking.end_run(client, run_id, "KILLED" if status == "KILLED" else "FAILED")
-        except Exception as error:  # at exit: report, never raise
+                store.end_run(client, run_id, "KILLED" if status == "KILLED" else "FAILED")
+        except Exception as error:  # noqa: BLE001  (at exit: report, never raise)
             print(
-                f"warning: could not close sweep run {run_id}: {tracking.redact(str(error))}",
+                f"warning: could not close sweep run {run_id}: {store.redact(str(error))}",
                 file=sys.stderr,
             )
 
 
+def sweep_params(config: DictConfig) -> dict[str, Any]:
+    """The parent run's params: the command line's overrides and the swept values."""
+    overrides = list(config.hydra.overrides.task)
+    params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=True)
+    return {
+        "overrides": " ".join(overrides) or "(none)",
+        **{f"sweep.{k}": v for k, v in params.items()},
+    }
+
+
+def children(client: Any, experiment: str, run_id: str, status: str | None = None) -> list:
+    query = f"tags.`{store.PARENT_TAG}` = '{run_id}'"
+    if status:
+        query += f" and attributes.status = '{status}'"
+    return store.retry(lambda: client.search_runs([experiment], query, max_results=50000))
+
+
 def sweep_status(client: Any, experiment: str, run_id: str) -> str:
     """FAILED or KILLED if any child ended so, else FINISHED."""
-    children = client.search_runs(
-        [experiment], f"tags.`{tracking.PARENT_TAG}` = '{run_id}'", max_results=50000
-    )
-    statuses = {child.info.status for child in children}
+    statuses = {child.info.status for child in children(client, experiment, run_id)}
     for status in ("FAILED", "KILLED"):
         if status in statuses:
             return status
     return "FINISHED"
+
+
+def failed_children(client: Any, experiment: str, run_id: str) -> list[JobFailure]:
+    return [
+        JobFailure(
+            -1,
+            run.info.run_name,
+            f"run {run.info.run_name} ({run.info.run_id}): "
+            f"{run.data.tags.get('failure.reason') or run.data.tags.get('error')}",
+        )
+        for run in children(client, experiment, run_id, "FAILED")
+    ]

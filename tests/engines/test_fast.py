@@ -13,18 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src import PROJECT_ROOT
 from src.engines import fast as fast_engine
 from src.engines import torch_loop
 from src.job import build_spec, optimizer_factory, run_engine
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, options
 
 STEPS = 100_000
 TOLERANCE = {"float32": 1e-6, "float64": 1e-12}  # the contract; in fact bit-exact
-
-
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (PROJECT_ROOT / "conf" / group).glob("*.yaml"))
 
 
 def supported_optims() -> list[str]:

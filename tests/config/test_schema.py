@@ -11,11 +11,7 @@ from src import PROJECT_ROOT
 from src.job import build_spec, optimizer_factory
 from src.problems.functions import OnlineFunction
 from src.problems.projections import Projection
-from tests.conftest import CONF, make_cfg
-
-
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (PROJECT_ROOT / "conf" / group).glob("*.yaml"))
+from tests.conftest import CONF, make_cfg, options
 
 
 @pytest.mark.parametrize("name", options("optim"))

@@ -21,13 +21,9 @@ from hypothesis import strategies as st
 from src import PROJECT_ROOT
 from src.config.checks import ConfigError, validate
 from src.job import build_spec, check, optimizer_factory, run_engine
-from tests.conftest import make_cfg, run_main
+from tests.conftest import make_cfg, options, run_main
 
 SMALL = ("steps=40", "log.points=8")  # a job that runs in milliseconds
-
-
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (PROJECT_ROOT / "conf" / group).glob("*.yaml"))
 
 
 def error_of(*overrides: str) -> str:

@@ -11,17 +11,9 @@ import torch
 from src.engines import torch_loop
 from src.engines.torch_loop import RunSpec
 from src.job import build_spec, optimizer_factory
-from src.problems.functions import Bernoulli, Periodic, RandomStreams
+from src.problems.functions import Bernoulli, Periodic
 from src.problems.projections import Box
-from tests.conftest import make_cfg
-
-
-def coefficient_sequence(fn_name: str, steps: int, seed: int = 0) -> list[float]:
-    """f_t's slope a_t for t = 1..steps, from the definitions (not src.problems.functions)."""
-    if fn_name == "online":
-        return [1010.0 if t % 101 == 1 else -10.0 for t in range(1, steps + 1)]
-    draws = RandomStreams(seed, 1).uniform(steps)[:, 0].tolist()  # the generator, not the rule
-    return [1010.0 if u < 0.01 else -10.0 for u in draws]
+from tests.conftest import coefficient_sequence, make_cfg
 
 
 def torch_adam_by_hand(

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from src import PROJECT_ROOT
 from src.tracking import store as tracking
-from src.tracking.sweep import PARENT_ENV, PARENT_FILE, MlflowSweepCallback, parent_run_id
+from src.tracking.sweep import PARENT_ENV, PARENT_FILE, SweepRun, parent_run_id
 from tests import servers
 from tests.conftest import run_main
 
@@ -171,7 +171,7 @@ def test_parent_id_from_environment_else_sweep_folder(
 
 def test_callback_pickled_to_a_worker_sets_the_parent_id(monkeypatch: pytest.MonkeyPatch) -> None:
     """Launchers pickle the Hydra context, callbacks included, to their workers."""
-    callback = MlflowSweepCallback()
+    callback = SweepRun()
     callback.run_id = "abc123"
     monkeypatch.delenv(PARENT_ENV, raising=False)  # a worker that inherited nothing
     in_worker = pickle.loads(pickle.dumps(callback))
@@ -418,7 +418,7 @@ def test_a_job_that_shares_only_the_sweep_folder_finds_its_parent(tmp_path: Path
         tmp_path,
         uri,
         "fallback",
-        "~hydra.callbacks.mlflow_sweep",
+        "~hydra.callbacks.sweep",
         "optim=adam",
         "fn=online",
         env=env,

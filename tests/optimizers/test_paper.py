@@ -13,9 +13,8 @@ import torch
 from src.engines import torch_loop
 from src.job import build_spec, optimizer_factory, run_engine
 from src.optimizers import AdamX, AMSGradPaper
-from tests.conftest import make_cfg
-from tests.test_fast_engine import assert_equivalent, both_engines
-from tests.test_runner import coefficient_sequence
+from tests.conftest import coefficient_sequence, make_cfg
+from tests.engines.test_fast import assert_equivalent, both_engines
 
 
 def clamp(x: float) -> float:

@@ -1,0 +1,125 @@
+"""The command line around one job: one-line errors, exit codes and signals (`src.main` is the
+Hydra entry point that calls `job`).
+
+Errors a user can act on end the process with ONE line on stderr and a non-zero status, without a
+Python traceback (set HYDRA_FULL_ERROR=1 for the full trace):
+
+- an invalid config value (`src.config.checks.ConfigError`): exit 2, before any compute or store
+  call;
+- an unusable tracking store (`src.tracking.store.StoreError`, or a store error while logging):
+  exit 1;
+- a diverged run (`src.job.JobFailed`; the run is FAILED in the store): exit 1;
+- Ctrl-C or SIGTERM: the running job's run is KILLED with its trajectory so far logged (and the
+  sweep's parent, by `src.tracking.sweep`); exit 130 (SIGINT) or 143 (SIGTERM).
+
+In a multirun a failed job does not stop the sweep: it returns a `JobFailure`, the other jobs run,
+and `src.tracking.sweep.SweepRun` prints one line per failed job at the end and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from mlflow.exceptions import MlflowException
+from omegaconf import DictConfig
+
+from src.config.checks import ConfigError
+from src.job import JobFailed, run_job
+from src.tracking import store as tracking
+from src.tracking.sweep import JobFailure, full_error, parent_run_id
+
+# store failures after the run started (tracking.retry has already retried the transient ones)
+STORE_ERRORS = (tracking.StoreError, MlflowException, sqlite3.Error)
+_signal_received: list[int] = []
+
+
+def job(cfg: DictConfig) -> Any:
+    """Run the Hydra job `cfg`: its result, or in a multirun a `JobFailure` for a known error."""
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    name = f"{hc.job.num}: {hc.job.override_dirname}" if multirun else None
+    try:
+        return run_job(
+            cfg,
+            parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
+            run_name=name,
+            hydra_dir=Path(hc.runtime.output_dir),
+        )
+    except (ConfigError, JobFailed, *STORE_ERRORS) as error:
+        if full_error():
+            raise
+        message = describe(error, str(cfg.tracking.uri))
+        code = 2 if isinstance(error, ConfigError) else 1
+        if not multirun:
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(code)
+        label = f"job {hc.job.num} ({hc.job.override_dirname or 'defaults'})"
+        message = f"{label}: {message.removeprefix(f'{name}: ')}"
+        print(f"error: {message}", file=sys.stderr)
+        return JobFailure(hc.job.num, label, message, code)
+
+
+def describe(error: BaseException, uri: str) -> str:
+    """One line for the user; store errors name the (redacted) store; no password in clear."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    if isinstance(error, (MlflowException, sqlite3.Error)):
+        line = f"tracking.uri={uri}: store error: {line[:300]}"
+    return tracking.redact(line)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM behaves as Ctrl-C: the running job stops, logs what it has and is marked KILLED.
+    A second SIGTERM during that clean-up ends the process at once (as the default action)."""
+    if _signal_received:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    _signal_received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _redact_log_records() -> None:
+    """No tracking-URI password in any log line, whatever the logging config (Hydra's launcher
+    logs each job's overrides, tracking.uri included)."""
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001  (a malformed record is logging's to report)
+            return record
+        redacted = tracking.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
+def run(main: Callable[[], Any]) -> None:
+    """Call the Hydra entry point `main` with SIGTERM as Ctrl-C and one line per known error."""
+    signal.signal(signal.SIGTERM, _terminate)
+    _redact_log_records()
+    try:
+        main()
+    except KeyboardInterrupt:
+        if full_error():
+            raise
+        signum = _signal_received[0] if _signal_received else signal.SIGINT
+        print(
+            f"interrupted by {signal.Signals(signum).name}: the running job's run, if any, is "
+            "marked KILLED in the store with its trajectory so far",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signum)
