@@ -472,7 +472,7 @@ def heatmap_grids(runs: Sequence[ChildRun], dims: Sequence[str], metric: str) ->
         for cell, cell_runs in cells.items():
             grid.values[cell] = np.mean([_metric(r, metric) for r in cell_runs])
             if any(r.failed for r in cell_runs) and not np.isfinite(grid.values[cell]):
-                grid.notes[cell] = "FAILED"
+                grid.notes[cell] = next(r.status for r in cell_runs if r.failed)
         out.append(grid)
     return out
 
@@ -525,8 +525,11 @@ def markdown(parent: Run, rows: Sequence[dict[str, object]], files: Sequence[str
         f"- sweep folder: `{parent.data.tags.get('sweep_dir', '?')}`",
         f"- overrides: `{params.get('overrides', '?')}`",
         *[f"- {k}: `{v}`" for k, v in sorted(params.items()) if k.startswith("sweep.")],
-        f"- runs: {len(rows)}, of which FAILED or KILLED: "
-        f"{sum(r['status'] != 'FINISHED' for r in rows)}",
+        f"- runs: {len(rows)}, "
+        + ", ".join(
+            f"{status}: {sum(r['status'] == status for r in rows)}"
+            for status in ("FINISHED", "FAILED", "KILLED", "RUNNING")
+        ),
         "",
     ]
     header = list(rows[0])
@@ -617,6 +620,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     check_exists(args.tracking_uri)
     client = MlflowClient(tracking_uri=args.tracking_uri)
+    experiment = client.get_experiment_by_name(args.experiment)
+    if experiment is not None:  # runs whose process is gone are KILLED, not left RUNNING
+        tracking.reap_stale_runs(client, experiment.experiment_id)
     parent = find_parent(client, args.parent, args.experiment)
     folder = write_report(client, parent, args.out)
     print(folder)

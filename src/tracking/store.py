@@ -7,6 +7,8 @@ then fails loudly, so a metric history never has a silent gap.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import socket
@@ -16,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -167,16 +169,49 @@ def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
 
 
 def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
-    """A client on `uri` and the experiment's id; StoreError naming the URI if unusable."""
+    """A client on `uri` and the experiment's id; StoreError naming the URI if unusable.
+
+    Opened once per process (the basic launcher runs every job of a sweep in one process: the
+    store's checks and schema are paid once). A new SQLite file gets its schema under a file lock,
+    so that processes starting together create it once, whoever comes first."""
+    if (uri, experiment) in _OPEN:
+        return _OPEN[uri, experiment]
     check_store(uri)
     if redact(uri) != uri:  # MLflow prints "View run at <the URI>" on stdout: not with a password
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-    client = MlflowClient(tracking_uri=uri)
     try:
-        return client, experiment_id(client, experiment, uri)
+        with _schema_lock(uri):
+            client = MlflowClient(tracking_uri=uri)
+            found = experiment_id(client, experiment, uri)
     except Exception as error:  # any store failure becomes one line naming the store
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StoreError(f"tracking.uri={redact(uri)}: {first[:300]}") from error
+    _OPEN[uri, experiment] = (client, found)
+    return client, found
+
+
+_OPEN: dict[tuple[str, str], tuple[MlflowClient, str]] = {}
+
+
+@contextlib.contextmanager
+def _schema_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock on `<db>-init.lock` beside a SQLite store while it is first opened (MLflow
+    creates or migrates the schema then; two processes doing it at once corrupt the migration)."""
+    path = sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    with open(path.parent / f"{path.name}-init.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI, else None."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 def start_run(

@@ -1,0 +1,253 @@
+"""A sweep's record stays true off the happy path: concurrent sweeps, hard kills, interruptions.
+
+Real processes, real signals, a real SQLite store (and a real `mlflow server` where it matters),
+read back with MlflowClient.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from src import PROJECT_ROOT
+from src.tracking import store
+from tests import servers
+from tests.tracking.test_scaling import sweeps
+
+POINTS = 50
+
+
+def start(*args: str, env: dict | None = None, group: bool = False) -> subprocess.Popen:
+    """`python -m src.main ARGS` in the background (in its own process group if `group`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "src.main", *args],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+        start_new_session=group,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def running_runs(uri: str, experiment: str, count: int, timeout: float = 120) -> list:
+    """Wait until `count` runs of `experiment` are RUNNING with their params logged."""
+    client = MlflowClient(uri)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = client.get_experiment_by_name(experiment)
+            runs = [] if found is None else client.search_runs([found.experiment_id])
+        except Exception:  # noqa: BLE001  (the store is being created: ask again)
+            runs = []
+        busy = [r for r in runs if r.info.status == "RUNNING" and "optim.lr" in r.data.params]
+        if len(busy) >= count:
+            time.sleep(1.5)  # params come just before the engine starts
+            return busy
+        time.sleep(0.3)
+    raise AssertionError(f"fewer than {count} runs started computing")
+
+
+# ------------------------------------------------------------------------- concurrent sweeps
+
+
+def three_sweeps_at_once(uri: str, experiment: str) -> list[Path]:
+    """Three sweeps started together, with the default sweep folder, seeds 1, 2, 3."""
+    procs = [
+        start(
+            "-m",
+            "optim=adam,amsgrad",
+            "fn=online",
+            f"seed={seed}",
+            "steps=2000",
+            f"log.points={POINTS}",
+            "engine=torch",
+            f"tracking.uri={uri}",
+            f"tracking.experiment={experiment}",
+        )
+        for seed in (1, 2, 3)
+    ]
+    for proc in procs:
+        code, err = finish(proc)
+        assert code == 0, err
+    found = sweeps(uri, experiment)
+    folders = [Path(parent.data.tags["sweep_dir"]) for parent, _ in found]
+    return folders
+
+
+def assert_three_separate_sweeps(uri: str, experiment: str, folders: list[Path]) -> None:
+    client = MlflowClient(uri)
+    found = sweeps(uri, experiment)
+    assert len(found) == 3 and len(set(folders)) == 3, folders
+    for parent, children in found:
+        assert parent.info.status == "FINISHED" and len(children) == 2
+        seeds = {child.data.params["seed"] for child in children}
+        assert len(seeds) == 1, seeds  # the children of one sweep, not a mix
+        for child in children:
+            assert child.info.status == "FINISHED"
+            for name in ("x", "avg_regret"):
+                assert len(client.get_metric_history(child.info.run_id, name)) == POINTS
+            hydra = Path(client.download_artifacts(child.info.run_id, ".hydra"))
+            overrides = (hydra / "overrides.yaml").read_text()  # its own job's, not another's
+            assert f"seed={child.data.params['seed']}" in overrides, overrides
+
+
+@pytest.mark.slow
+def test_three_sweeps_started_together_on_a_fresh_sqlite_store(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    folders = three_sweeps_at_once(uri, "together")
+    try:
+        assert_three_separate_sweeps(uri, "together", folders)
+    finally:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_three_sweeps_started_together_on_a_server(tmp_path: Path) -> None:
+    with servers.mlflow_server(f"sqlite:///{tmp_path}/server.db") as (uri, _):
+        folders = three_sweeps_at_once(uri, "together-served")
+        try:
+            assert_three_separate_sweeps(uri, "together-served", folders)
+        finally:
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------- hard kills
+
+
+@pytest.mark.slow
+def test_runs_of_a_hard_killed_sweep_are_marked_killed_by_the_next_sweep(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = start(
+        "-m",
+        "optim=adam,amsgrad",
+        "fn=online",
+        "steps=50000000",
+        "engine=torch",
+        f"hydra.sweep.dir={tmp_path}/killed",
+        f"tracking.uri={uri}",
+    )
+    [victim] = running_runs(uri, "breaking-adam", 1)
+    assert victim.data.tags[store.OWNER_PID] == str(proc.pid)
+    proc.kill()  # SIGKILL: no handler runs, nothing is closed
+    proc.wait()
+    client = MlflowClient(uri)
+    assert client.get_run(victim.info.run_id).info.status == "RUNNING"  # what MLflow is left with
+    code, err = finish(
+        start(
+            "-m",
+            "optim=adam",
+            "fn=online",
+            "steps=100",
+            "log.points=10",
+            f"hydra.sweep.dir={tmp_path}/next",
+            f"tracking.uri={uri}",
+        )
+    )
+    assert code == 0, err
+    experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+    stale = client.search_runs([experiment], "tags.`failure.reason` = 'owner process gone'")
+    killed_sweep = [r for r in stale if r.data.tags.get("sweep_dir", "").endswith("killed")]
+    assert {r.info.run_id for r in stale} >= {victim.info.run_id} and killed_sweep
+    assert {r.info.status for r in stale} == {"KILLED"}
+    running = client.search_runs([experiment], "attributes.status = 'RUNNING'")
+    assert running == []
+
+
+def test_a_run_whose_owner_lives_is_not_reaped(tmp_path: Path) -> None:
+    client, experiment = store.connect(f"sqlite:///{tmp_path}/mlflow.db", "owners")
+    mine = store.start_run(client, experiment, "alive", {})  # owned by this test's process
+    elsewhere = store.start_run(client, experiment, "other host", {})
+    client.set_tag(elsewhere, store.OWNER_HOST, "another-machine")
+    gone = store.start_run(client, experiment, "gone", {})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    client.set_tag(gone, store.OWNER_PID, str(dead.pid))
+    assert store.reap_stale_runs(client, experiment) == [gone]
+    assert client.get_run(mine).info.status == "RUNNING"
+    assert client.get_run(elsewhere).info.status == "RUNNING"
+    assert client.get_run(gone).data.tags["failure.reason"] == store.STALE_REASON
+
+
+# ---------------------------------------------------------------------- parallel interruption
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_a_parallel_sweep_kills_every_run_with_its_trajectory(
+    tmp_path: Path, launcher: str, signum: int
+) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = (
+        ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+        if launcher == "joblib"
+        else ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10")
+    )
+    proc = start(
+        "-m",
+        *options,
+        "optim=adam,amsgrad",
+        "fn=online",
+        "steps=50000000",
+        "engine=torch",
+        f"log.points={POINTS}",
+        f"hydra.sweep.dir={tmp_path}/multirun",
+        f"tracking.uri={uri}",
+        group=True,
+    )
+    running_runs(uri, "breaking-adam", 2)
+    time.sleep(2)  # some steps past the first logged point
+    # Ctrl-C reaches the terminal's whole process group; SIGTERM comes to the launching process
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
+    code, err = finish(proc, timeout=120)
+    assert code == 128 + signum, err
+    [(parent, children)] = sweeps(uri, "breaking-adam")
+    client = MlflowClient(uri)
+    assert parent.info.status == "KILLED", err
+    assert len(children) == 2
+    for child in children:
+        assert child.info.status == "KILLED", (child.info.run_name, err)
+        history = client.get_metric_history(child.info.run_id, "x")
+        assert history, f"{child.info.run_name} kept no trajectory"
+        names = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert "trajectory.npz" in names
+
+
+def test_the_report_reaps_runs_whose_owner_is_gone_and_calls_them_killed(tmp_path: Path) -> None:
+    from src.report import sweep as report  # noqa: PLC0415
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client, experiment = store.connect(uri, "breaking-adam")
+    parent = store.start_run(client, experiment, "sweep", {"role": "sweep"})
+    done = store.start_run(client, experiment, "done", {}, parent)
+    store.log_metrics(client, done, {"final_x": -1.0})
+    store.end_run(client, done, "FINISHED")
+    orphan = store.start_run(client, experiment, "orphan", {}, parent)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for run_id in (parent, orphan):
+        client.set_tag(run_id, store.OWNER_PID, str(dead.pid))
+    folder = report.main(["--tracking-uri", uri, "--out", str(tmp_path / "reports")])
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert client.get_run(parent).info.status == "KILLED"
+    summary = (folder / "summary.md").read_text()
+    assert "FAILED: 0" in summary and "KILLED: 1" in summary and "RUNNING: 0" in summary
