@@ -23,6 +23,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from omegaconf import DictConfig
 from src.config.checks import ConfigError
 from src.job import JobFailed, run_job
 from src.tracking import store as tracking
-from src.tracking.sweep import JobFailure, full_error, parent_run_id
+from src.tracking.sweep import JobFailure, full_error, interrupted, parent_run_id
 
 # store failures after the run started (tracking.retry has already retried the transient ones)
 STORE_ERRORS = (tracking.StoreError, MlflowException, sqlite3.Error)
@@ -47,6 +48,9 @@ def job(cfg: DictConfig) -> Any:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     name = f"{hc.job.num}: {hc.job.override_dirname}" if multirun else None
+    _stop_on_sigterm()
+    if multirun and interrupted(hc.sweep.dir):
+        raise KeyboardInterrupt  # the sweep was stopped before this job started: no run
     try:
         return run_job(
             cfg,
@@ -86,6 +90,17 @@ def _terminate(signum: int, frame: Any) -> None:
         return
     _signal_received.append(signum)
     raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """In any process that runs a job (a joblib worker, a submitit job, which replaces it with a
+    handler that ignores SIGTERM), SIGTERM stops the job as Ctrl-C does: the launching process of a
+    parallel sweep forwards it to its workers (`src.tracking.sweep`) so each run ends KILLED with
+    its trajectory. Not where the sweep itself handles signals, and only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if not getattr(signal.getsignal(signal.SIGTERM), "sweep_forwarder", False):
+        signal.signal(signal.SIGTERM, _terminate)
 
 
 def _redact_log_records() -> None:

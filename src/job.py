@@ -8,11 +8,14 @@ logs it: histories, final metrics, its arrays, its figure, the config.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -214,9 +217,11 @@ def run_job(
         finally:
             close()
         tracking.set_tags(client, run_id, {"engine": engine})
-        log_outcome(client, run_id, cfg, result, hydra_dir)
+        with signals_held() if result.status == INTERRUPTED else contextlib.nullcontext():
+            log_outcome(client, run_id, cfg, result, hydra_dir)  # what it has, if interrupted
     except KeyboardInterrupt:
-        tracking.end_run(client, run_id, "KILLED")
+        with signals_held():
+            tracking.end_run(client, run_id, "KILLED")
         raise
     except BaseException as error:
         tracking.set_tags(
@@ -225,7 +230,8 @@ def run_job(
         tracking.end_run(client, run_id, "FAILED")
         raise
     if result.status == INTERRUPTED:
-        tracking.end_run(client, run_id, "KILLED")
+        with signals_held():
+            tracking.end_run(client, run_id, "KILLED")
         raise KeyboardInterrupt
     if result.status == DIVERGED:
         failure = {"failure.step": str(result.steps_done + 1), "failure.reason": result.reason}
@@ -235,6 +241,21 @@ def run_job(
     tracking.end_run(client, run_id, "FINISHED")
     result.info["run_id"] = run_id
     return result
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored while an interrupted job logs what it has (a second Ctrl-C, or
+    the SIGTERM a parallel sweep forwards to its workers, must not cut that short)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
 
 
 def default_name(cfg: DictConfig) -> str:

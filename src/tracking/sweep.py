@@ -26,9 +26,13 @@ line on stderr and a non-zero exit instead, so a sweep never runs unguarded.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +48,10 @@ from src.tracking import store
 
 PARENT_ENV = "BREAKING_ADAM_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"
+INTERRUPTED_FILE = "interrupted"
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # jobs in-process
+CTRL_C_GRACE = 5.0  # s for workers that received Ctrl-C themselves to log and close their runs
+STOP_GRACE = 60.0  # s for workers sent SIGTERM to do the same
 
 
 @dataclass
@@ -62,6 +70,12 @@ def parent_run_id(sweep_dir: str | Path | None) -> str | None:
         return os.environ[PARENT_ENV]
     path = Path(sweep_dir) / PARENT_FILE if sweep_dir else None
     return path.read_text().strip() if path is not None and path.is_file() else None
+
+
+def interrupted(sweep_dir: str | Path | None) -> bool:
+    """Whether the sweep in `sweep_dir` was interrupted (then a job that has not started yet does
+    not start)."""
+    return bool(sweep_dir) and (Path(sweep_dir) / INTERRUPTED_FILE).exists()
 
 
 def full_error() -> bool:
@@ -135,6 +149,8 @@ class SweepRun(Callback):
         store.log_params(client, self.run_id, sweep_params(config))
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         os.environ[PARENT_ENV] = self.run_id
+        if str(config.hydra.launcher.get("_target_")) != BASIC_LAUNCHER:
+            self._forward_signals(sweep_dir)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """In the job's process (a worker's, under a parallel launcher): the sweep's parent id."""
@@ -174,6 +190,45 @@ class SweepRun(Callback):
                 [store.redact(f.message) for f in failures],
             )
 
+    def _forward_signals(self, sweep_dir: Path) -> None:
+        """Under a parallel launcher, Ctrl-C or SIGTERM to this process first lets every running
+        job end its run KILLED with its trajectory (the launcher would otherwise kill its workers
+        at once, leaving their runs RUNNING with nothing logged), then interrupts the launcher."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def forward(signum: int, frame: Any) -> None:
+            for s, handler in previous.items():  # a second signal acts at once, as before
+                signal.signal(s, handler)
+            with contextlib.suppress(OSError):  # no job starts from now on (`interrupted`)
+                (sweep_dir / INTERRUPTED_FILE).touch()
+            if signum == signal.SIGINT:  # Ctrl-C reached the workers too: let them finish
+                self._wait_for_children(CTRL_C_GRACE)
+            if self._wait_for_children(0):
+                signal_descendants(signal.SIGTERM)
+                self._wait_for_children(STOP_GRACE)
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)
+            raise KeyboardInterrupt
+
+        forward.sweep_forwarder = True  # type: ignore[attr-defined]  (src.cli leaves it in place)
+        for s in previous:
+            signal.signal(s, forward)
+
+    def _wait_for_children(self, seconds: float) -> bool:
+        """Wait up to `seconds` until no child run is RUNNING; whether some still are."""
+        if self.run_id is None or self._store is None:
+            return False
+        client, experiment = store.connect(*self._store)
+        deadline = time.monotonic() + seconds
+        while True:
+            running = children(client, experiment, self.run_id, "RUNNING")
+            if not running or time.monotonic() >= deadline:
+                return bool(running)
+            time.sleep(0.2)
+
     def _close_if_unfinished(self) -> None:
         """At exit of the launching process: a sweep that never reached on_multirun_end ended
         KILLED if a child was killed (Ctrl-C), else FAILED."""
@@ -190,6 +245,29 @@ class SweepRun(Callback):
                 f"warning: could not close sweep run {run_id}: {store.redact(str(error))}",
                 file=sys.stderr,
             )
+
+
+def signal_descendants(signum: int) -> list[int]:
+    """Send `signum` to the processes descended from this one that have no children of their own
+    (Linux /proc): the ones that run jobs (a joblib worker; a submitit job, not the controller
+    between it and us, which would kill it before it logs); their pids."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [os.getpid()]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    found = [pid for pid in found if pid not in parents]
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+    return found
 
 
 def sweep_params(config: DictConfig) -> dict[str, Any]:

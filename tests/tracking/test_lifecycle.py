@@ -189,7 +189,7 @@ def test_a_run_whose_owner_lives_is_not_reaped(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupting_a_parallel_sweep_kills_every_run_with_its_trajectory(
     tmp_path: Path, launcher: str, signum: int
 ) -> None:
@@ -212,7 +212,7 @@ def test_interrupting_a_parallel_sweep_kills_every_run_with_its_trajectory(
         group=True,
     )
     running_runs(uri, "breaking-adam", 2)
-    time.sleep(2)  # some steps past the first logged point
+    time.sleep(4)  # some steps past the first logged point
     # Ctrl-C reaches the terminal's whole process group; SIGTERM comes to the launching process
     if signum == signal.SIGINT:
         os.killpg(proc.pid, signum)
