@@ -12,10 +12,10 @@ LAUNCH  := $(if $(JOBS),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
 REPORT_STORE := $(patsubst tracking.uri=%,--tracking-uri %,$(filter tracking.uri=%,$(ARGS))) \
 	$(patsubst tracking.experiment=%,--experiment %,$(filter tracking.experiment=%,$(ARGS)))
 
-.PHONY: help install sweep figure test bench lint format ui server clean
+.PHONY: help install sweep figure test test-quick bench lint format ui server clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install: $(STAMP)  ## create .venv and install the project, its dev, launcher and postgres extras
 
@@ -32,8 +32,11 @@ sweep: install  ## the paper's Figure 1 (JOBS=N: N jobs at once through the jobl
 figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="--parent RUN_ID")
 	$(PY) -m src.report $(ARGS)
 
-test: install  ## the whole test suite
+test: install  ## the whole test suite (what CI runs)
 	$(PY) -m pytest -q tests $(ARGS)
+
+test-quick: install  ## the suite without the slow tests, for the development loop
+	$(PY) -m pytest -q -m "not slow" tests $(ARGS)
 
 bench: install  ## the engines side by side (torchbearer tutorial loop included) and the default sweep's wall time
 	$(PIP) install -q -e ".[bench]"
