@@ -9,12 +9,14 @@ logs it: histories, final metrics, its arrays, its figure, the config.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -147,6 +149,7 @@ def run_engine(
     return "torch", result
 
 
+@functools.cache  # once per process: a sweep's jobs share the checkout
 def git_state() -> dict[str, str]:
     def git(*args: str) -> str:
         try:
@@ -196,9 +199,12 @@ def run_job(
     hydra_dir: Path | None = None,
 ) -> Result:
     """Check, build, track and run one job; raise JobFailed if its run ended FAILED. The job ends
-    only its own run: a sweep's parent belongs to `src.tracking.sweep`."""
+    only its own run: a sweep's parent belongs to `src.tracking.sweep`. `result.info["seconds"]`
+    says where the job's time went (check, store, compute, logging)."""
+    clock = Stopwatch()
     check(cfg)  # before the store is touched: an invalid value leaves nothing behind
     spec = build_task(cfg) if is_task(cfg) else build_spec(cfg)
+    clock.lap("check")
     torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
     tags = {
@@ -211,11 +217,13 @@ def run_job(
     run_id = tracking.start_run(client, experiment, name, tags, parent_run_id)
     try:
         tracking.log_params(client, run_id, run_params(cfg))
+        clock.lap("store")
         progress, close = make_progress(spec.steps, 1_000 if is_task(cfg) else 200_000)
         try:
             engine, result = run_engine(cfg, spec, progress)
         finally:
             close()
+        clock.lap("compute")
         tracking.set_tags(client, run_id, {"engine": engine})
         with signals_held() if result.status == INTERRUPTED else contextlib.nullcontext():
             log_outcome(client, run_id, cfg, result, hydra_dir)  # what it has, if interrupted
@@ -239,8 +247,22 @@ def run_job(
         tracking.end_run(client, run_id, "FAILED")
         raise JobFailed(f"{name}: diverged: {result.reason}")
     tracking.end_run(client, run_id, "FINISHED")
-    result.info["run_id"] = run_id
+    clock.lap("logging")
+    result.info.update(run_id=run_id, seconds=clock.laps)
     return result
+
+
+class Stopwatch:
+    """Seconds per named stage of a job, for `make bench`'s breakdown."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 @contextlib.contextmanager
@@ -286,7 +308,7 @@ def log_outcome(
         tracking.log_files(
             client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
         )
-    if len(result.log_steps) == 0:  # stopped before the first logged step: nothing to draw
+    if len(result.log_steps) == 0 or not cfg.log.figures:  # nothing to draw, or not asked
         return
     fig = result.figure(title(cfg))
     tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))

@@ -117,6 +117,7 @@ class DataSchema(dict[str, Any]):
 @dataclass
 class LogSchema:
     points: int = 1000
+    figures: bool = True  # each run's own trajectory.png / history.png
 
 
 @dataclass
