@@ -137,16 +137,25 @@ def run_engine(
     runs on torch (validation refuses engine=fast for it)."""
     if isinstance(spec, TrainSpec):
         return "torch", run_training(cfg, spec, progress)
-    engine, schedule = Engine(cfg.engine), Schedule(cfg.schedule.name).value
-    make_optimizer = optimizer_factory(cfg)
-    if engine == Engine.fast or (engine == Engine.auto and not cfg.autograd):
-        why_not = fast_engine.unsupported(spec, make_optimizer, schedule)
-        if why_not is None:
-            return "fast", fast_engine.run(spec, make_optimizer, schedule, progress)
-        if engine == Engine.fast:
-            raise ValueError(f"engine=fast: {why_not}")
-    result = torch_loop.run(spec, make_optimizer, schedule, progress, autograd=bool(cfg.autograd))
+    schedule = Schedule(cfg.schedule.name).value
+    if engine_for(cfg, spec) == "fast":
+        return "fast", fast_engine.run(spec, optimizer_factory(cfg), schedule, progress)
+    result = torch_loop.run(
+        spec, optimizer_factory(cfg), schedule, progress, autograd=bool(cfg.autograd)
+    )
     return "torch", result
+
+
+def engine_for(cfg: DictConfig, spec: RunSpec | TrainSpec) -> str:
+    """'fast' where the config allows it and the fast engine reproduces the job, else 'torch'."""
+    engine = Engine(cfg.engine)
+    if isinstance(spec, TrainSpec) or engine == Engine.torch or cfg.autograd:
+        return "torch"
+    schedule = Schedule(cfg.schedule.name).value
+    why_not = fast_engine.unsupported(spec, optimizer_factory(cfg), schedule)
+    if why_not is not None and engine == Engine.fast:
+        raise ValueError(f"engine=fast: {why_not}")
+    return "torch" if why_not else "fast"
 
 
 @functools.cache  # once per process: a sweep's jobs share the checkout
@@ -204,6 +213,8 @@ def run_job(
     clock = Stopwatch()
     check(cfg)  # before the store is touched: an invalid value leaves nothing behind
     spec = build_task(cfg) if is_task(cfg) else build_spec(cfg)
+    if engine_for(cfg, spec) == "torch":
+        torch_loop.warm_up()  # its imports before the run exists, not in its interruptible loop
     clock.lap("check")
     torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))

@@ -51,6 +51,12 @@ class RunSpec:
         )
 
 
+def warm_up() -> None:
+    """Import what a torch.optim step imports on first use (torch._dynamo, 1–2 s), so that it is
+    not paid inside the timed, interruptible loop."""
+    import torch._dynamo  # noqa: F401, PLC0415
+
+
 def run(
     spec: RunSpec,
     make_optimizer: OptimizerFactory,
@@ -64,6 +70,7 @@ def run(
     x = torch.full((spec.replicates,), float(spec.x0), dtype=spec.dtype, requires_grad=True)
     x.grad = torch.zeros_like(x)
     optimizer = make_optimizer([x])
+    warm_up()
     scheduler = make_scheduler(schedule, optimizer)
     streams = RandomStreams(spec.seed, spec.replicates)
     book = RegretBook(

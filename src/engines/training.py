@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from src.engines.torch_loop import warm_up
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, log_grid
 from src.problems.schedules import make_scheduler
 from src.tasks.datasets import Dataset
@@ -143,6 +144,7 @@ def train(
         model = spec.model().to(device=spec.device, dtype=spec.dtype)
         model.train()
         optimizer = make_optimizer(list(model.parameters()))
+        warm_up()
         scheduler = make_scheduler(schedule, optimizer)
         sampler = batches(
             len(spec.data.train_y), spec.batch_size, torch.Generator().manual_seed(spec.seed)
