@@ -280,6 +280,7 @@ def run_fast(
     streams = RandomStreams(spec.seed, R)
     buffers = (np.zeros(R, dt), np.zeros(R, dt), np.zeros(R, dt))  # gradients, radicands, roots
     pos, done, status, reason = 0, 0, FINISHED, ""
+    sqrt = torch_sqrt(dt)
     began = time.perf_counter()
     try:
         for start in range(1, spec.steps + 1, CHUNK):
@@ -288,12 +289,18 @@ def run_fast(
             a = np.ascontiguousarray(coeffs.a.numpy())
             b = _NO_B if coeffs.b is None else np.ascontiguousarray(coeffs.b.numpy())
             _prepare(opt.code, opt.hyper, opt.schedule, start, n, consts, per_step)
+            before = (x.copy(), state.copy(), sums.copy(), pos)
+            problem = (a, b, coeffs.b is not None, spec.projection.kind, low, high)
+            book = (cmp_low, cmp_high, sums, grid)
             # fmt: off
-            ran, pos = _specialized(_run_chunk, opt.code,
-                                    consts, per_step, state, x, start, n, a, b,
-                                    coeffs.b is not None, spec.projection.kind, low, high,
-                                    cmp_low, cmp_high, sums, grid, pos, out_x, out_regret,
-                                    torch_sqrt(dt), *buffers)
+            ran, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start, n,
+                                    *problem, *book, pos, out_x, out_regret, sqrt, *buffers)
+            if ran < n:  # replicates ran on past the first non-finite step: redo up to it
+                x[:], state[:], sums[:], pos = before
+                if ran:
+                    _, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start,
+                                          ran, *problem, *book, pos, out_x, out_regret, sqrt,
+                                          *buffers)
             # fmt: on
             done = start + ran - 1
             if progress:
@@ -308,11 +315,7 @@ def run_fast(
     keep = int(np.searchsorted(grid, done, side="right"))
     steps, xs, rs = grid[:keep], out_x[:keep], out_regret[:keep]
     final_x = x.astype(np.float64)
-    if status == DIVERGED:  # replicates ran on past the first non-finite step: report up to it
-        final_x = xs[-1] if keep else np.full(R, np.nan)
-        regret = rs[-1] * steps[-1] if keep else np.full(R, np.nan)
-        done = int(steps[-1]) if keep else 0
-    elif status == INTERRUPTED and done and (keep == 0 or steps[-1] != done):
+    if status in (DIVERGED, INTERRUPTED) and done and (keep == 0 or steps[-1] != done):
         steps = np.append(steps, done)
         xs = np.vstack([xs, final_x])
         rs = np.vstack([rs, regret / done])
