@@ -37,7 +37,14 @@ from numba.extending import intrinsic, overload
 from src.engines.torch_loop import OptimizerFactory, RunSpec
 from src.optimizers import paper
 from src.problems.functions import CHUNK, RandomStreams
-from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, RunResult, log_grid
+from src.problems.regret import (
+    DIVERGED,
+    FINISHED,
+    INTERRUPTED,
+    RunResult,
+    best_fixed_loss,
+    log_grid,
+)
 from src.problems.schedules import SCHEDULES
 
 # Kernel codes, one per update rule (`_prepare`, `_before_root`, `_after_root` dispatch on them).
@@ -311,7 +318,7 @@ def run_fast(
     except KeyboardInterrupt:  # arrives between chunks: the state is that of step `done`
         status, reason = INTERRUPTED, f"interrupted after step {done}"
     elapsed = time.perf_counter() - began
-    regret = sums[0] - _best(sums[1], sums[2], cmp_low, cmp_high)
+    regret = sums[0] - best_fixed_loss(sums[1], sums[2], cmp_low, cmp_high)
     keep = int(np.searchsorted(grid, done, side="right"))
     steps, xs, rs = grid[:keep], out_x[:keep], out_regret[:keep]
     final_x = x.astype(np.float64)
@@ -368,12 +375,6 @@ CONSTS = 8  # per-run constants in the run's dtype
 PER_STEP = 8  # per-step scalars in the run's dtype
 
 
-def _best(A: np.ndarray, B: np.ndarray, low: float, high: float) -> np.ndarray:
-    linear = np.where(A > 0, A * low, A * high)
-    xq = np.clip(-A / np.where(B > 0, B, 1.0), low, high)
-    return np.where(B > 0, A * xq + 0.5 * B * xq * xq, linear)
-
-
 def _cast(like, value):  # value in the dtype of the array `like` (compiled below)
     raise NotImplementedError
 
@@ -383,14 +384,6 @@ def _cast_impl(like, value):
     if like.dtype == types.float32:
         return lambda like, value: np.float32(value)
     return lambda like, value: np.float64(value)
-
-
-@numba.njit(cache=True)
-def _best_scalar(A, B, low, high):
-    if B > 0.0:
-        xq = min(max(-A / B, low), high)
-        return A * xq + 0.5 * B * xq * xq
-    return A * low if A > 0.0 else A * high
 
 
 @intrinsic
@@ -811,7 +804,7 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
             for r in range(R):
                 out_x[pos, r] = x[r]
                 out_regret[pos, r] = (
-                    sums[0, r] - _best_scalar(sums[1, r], sums[2, r], cmp_low, cmp_high)
+                    sums[0, r] - best_fixed_loss(sums[1, r], sums[2, r], cmp_low, cmp_high)
                 ) / t
             pos += 1
     return n, pos

@@ -6,8 +6,8 @@ Every function here is convex and of the form
 
 so a function is fully described by its *coefficient stream* (a_t, b_t), t = 1, 2, …, which both
 engines consume chunk by chunk from the same seeded generators. Gradients are a_t + b_t·x,
-and the best fixed point in hindsight over an interval has a closed form (`best_fixed_loss`), so
-regret is exact for every function.
+and the best fixed point in hindsight over an interval has a closed form
+(`src.problems.regret.best_fixed_loss`), so regret is exact for every function.
 """
 
 from __future__ import annotations
@@ -144,11 +144,3 @@ class NoisyQuadratic(OnlineFunction):
 
     def expected_optimum(self, low: float, high: float) -> float:
         return min(max(self.center, low), high)
-
-
-def best_fixed_loss(A: Tensor, B: Tensor, low: float, high: float) -> Tensor:
-    """min over x in [low, high] of A·x + (B/2)·x², elementwise (B ≥ 0)."""
-    linear_best = torch.where(A > 0, A * low, A * high)
-    safe_B = torch.where(B > 0, B, torch.ones_like(B))
-    x = torch.clamp(-A / safe_B, low, high)
-    return torch.where(B > 0, A * x + 0.5 * B * x * x, linear_best)

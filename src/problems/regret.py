@@ -2,20 +2,33 @@
 
 R_t = Σ_{s≤t} f_s(x_s) − min_{x∈F} Σ_{s≤t} f_s(x), computed exactly for the realised sequence: the
 loss sums are kept in float64 whatever the iterate's dtype, and the comparator is the closed-form
-best fixed point of the summed quadratic (`functions.best_fixed_loss`).
+best fixed point of the summed quadratic (`best_fixed_loss`, the one implementation both engines
+call: the torch loop on arrays, the compiled loop on scalars).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from src.problems.functions import Coefficients, best_fixed_loss
+from src.problems.functions import Coefficients
 
 FINISHED, DIVERGED, INTERRUPTED = "finished", "diverged", "interrupted"
+
+
+@numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
+def best_fixed_loss(A: float, B: float, low: float, high: float) -> float:
+    """min over x in [low, high] of A·x + (B/2)·x² (B ≥ 0): the loss of the best fixed point in
+    hindsight for the summed slopes A = Σa_t and curvatures B = Σb_t. A ufunc: elementwise on
+    arrays, and callable with scalars from compiled code."""
+    if B > 0.0:
+        x = min(max(-A / B, low), high)
+        return A * x + 0.5 * B * x * x
+    return A * low if A > 0.0 else A * high
 
 
 def log_grid(steps: int, points: int) -> np.ndarray:
@@ -116,9 +129,8 @@ class RegretBook:
             return 0
         t = np.arange(start, start + valid)
         rows = np.nonzero(np.isin(t, self.log_steps))[0]
-        regret = cum_loss[:valid] - best_fixed_loss(
-            cum_A[:valid], cum_B[:valid], self.low, self.high
-        )
+        best = best_fixed_loss(cum_A[:valid].numpy(), cum_B[:valid].numpy(), self.low, self.high)
+        regret = cum_loss[:valid] - torch.from_numpy(best)
         if len(rows):
             self.logged.append(t[rows])
             self.rows_x.append(x_after[rows])

@@ -12,9 +12,9 @@ from src.problems.functions import (
     Periodic,
     RandomStreams,
     Theorem3,
-    best_fixed_loss,
     theorem3_probability,
 )
+from src.problems.regret import best_fixed_loss
 
 
 def test_periodic_rare_steps_are_t_mod_period_equal_one() -> None:
@@ -63,7 +63,7 @@ def test_best_fixed_loss_matches_a_grid_search() -> None:
     """min over [−1, 1] of A·x + (B/2)·x², against a dense grid, for linear and quadratic sums."""
     grid = torch.linspace(-1, 1, 200_001, dtype=torch.float64)
     for A, B in [(3.0, 0.0), (-2.0, 0.0), (0.0, 0.0), (0.4, 1.0), (-5.0, 2.0), (7.0, 1.0)]:
-        exact = best_fixed_loss(torch.tensor(A), torch.tensor(B), -1.0, 1.0).item()
+        exact = float(best_fixed_loss(A, B, -1.0, 1.0))
         assert exact == pytest.approx((A * grid + 0.5 * B * grid**2).min().item(), abs=1e-8)
 
 
