@@ -48,7 +48,8 @@ lint: install  ## ruff lint and format check
 format: install  ## ruff format
 	.venv/bin/ruff format src tests && .venv/bin/ruff check --fix src tests
 
-ui: install  ## the MLflow UI on the project's store, on $(HOST):$(PORT)
+ui: install  ## the MLflow UI on the project's store, on $(HOST):$(PORT); prints the runs' URL
+	@$(PY) -m src.tracking.ui_url --store sqlite:///$(CURDIR)/mlflow.db --host $(HOST) --port $(PORT)
 	.venv/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host $(HOST) --port $(PORT)
 
 server: install  ## an MLflow tracking server on $(HOST):$(PORT) over STORE, serving mlruns/

@@ -34,20 +34,27 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
 from src.config.checks import ConfigError
-from src.job import JobFailed, run_job
+from src.job import JobFailed, default_name, run_job
 from src.tracking import store as tracking
-from src.tracking.sweep import JobFailure, full_error, interrupted, parent_run_id
+from src.tracking.sweep import JobFailure, full_error, interrupted, parent_run_id, swept_keys
 
 # store failures after the run started (tracking.retry has already retried the transient ones)
 STORE_ERRORS = (tracking.StoreError, MlflowException, sqlite3.Error)
 _signal_received: list[int] = []
+CHOICE_GROUPS = ("optim", "fn", "projection", "schedule", "task", "data")  # logged as params
 
 
 def job(cfg: DictConfig) -> Any:
     """Run the Hydra job `cfg`: its result, or in a multirun a `JobFailure` for a known error."""
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    name = f"{hc.job.num}: {hc.job.override_dirname}" if multirun else None
+    choices = {
+        group: str(option)
+        for group, option in hc.runtime.choices.items()
+        if group in CHOICE_GROUPS and option not in (None, "null")
+    }
+    swept = swept_keys() if multirun else []
+    name = default_name(cfg, choices, swept)
     _stop_on_sigterm()
     if multirun and interrupted(hc.sweep.dir):
         raise KeyboardInterrupt  # the sweep was stopped before this job started: no run
@@ -57,6 +64,8 @@ def job(cfg: DictConfig) -> Any:
             parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
             run_name=name,
             hydra_dir=Path(hc.runtime.output_dir),
+            choices=choices,
+            job_number=hc.job.num if multirun else None,
         )
     except (ConfigError, JobFailed, *STORE_ERRORS) as error:
         if full_error():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import getpass
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src import PROJECT_ROOT
 from src.config.checks import ConfigError, validate
-from src.config.jobs import job_configs
+from src.config.jobs import job_configs, swept_keys
 from src.config.schema import TASK_IGNORES, DType, Engine, Schedule
 from src.engines import fast as fast_engine
 from src.engines import torch_loop
@@ -183,7 +184,7 @@ def run_params(cfg: DictConfig) -> dict[str, Any]:
     `task` and `data` left out)."""
     tree = {k: v for k, v in _without_hydra(cfg).items() if v is not None or k not in TASK_KEYS}
     flat = tracking.flatten(tree)
-    flat["tracking.uri"] = tracking.redact(str(cfg.tracking.uri))
+    flat.pop("tracking.uri", None)  # where it was logged: the store itself (and a password risk)
     flat["optim.class"] = optimizer_name(cfg)
     return flat
 
@@ -206,6 +207,8 @@ def run_job(
     parent_run_id: str | None = None,
     run_name: str | None = None,
     hydra_dir: Path | None = None,
+    choices: dict[str, str] | None = None,
+    job_number: int | None = None,
 ) -> Result:
     """Check, build, track and run one job; raise JobFailed if its run ended FAILED. The job ends
     only its own run: a sweep's parent belongs to `src.tracking.sweep`. `result.info["seconds"]`
@@ -218,16 +221,21 @@ def run_job(
     clock.lap("check")
     torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
+    choices = choices or {}
     tags = {
         **git_state(),
         "torch_version": torch.__version__,
         "seed": str(cfg.seed),
-        "optimizer": optimizer_name(cfg),
+        "optimizer": choices.get("optim", optimizer_name(cfg)),  # the option, e.g. amsgrad
+        "optimizer.class": optimizer_name(cfg),  # the class that ran, e.g. Adam
+        "mlflow.source.name": "src.main",
+        "mlflow.user": getpass.getuser(),
+        **({"job": str(job_number)} if job_number is not None else {}),
     }
-    name = run_name or default_name(cfg)
+    name = run_name or default_name(cfg, choices)
     run_id = tracking.start_run(client, experiment, name, tags, parent_run_id)
     try:
-        tracking.log_params(client, run_id, run_params(cfg))
+        tracking.log_params(client, run_id, {**run_params(cfg), **choices})
         clock.lap("store")
         progress, close = make_progress(spec.steps, 1_000 if is_task(cfg) else 200_000)
         try:
@@ -291,9 +299,25 @@ def signals_held() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def default_name(cfg: DictConfig) -> str:
-    problem = [cfg.task.model, cfg.data] if is_task(cfg) else [cfg.fn]
-    return "-".join(str(node._target_).rsplit(".", 1)[-1] for node in [cfg.optim, *problem])
+def default_name(
+    cfg: DictConfig, choices: dict[str, str] | None = None, swept: Sequence[str] = ()
+) -> str:
+    """`amsgrad · online` (the chosen options, else the classes), then the swept values that the
+    options do not already say: `adam · online · seed=1`."""
+    choices = choices or {}
+    groups = ("optim", "task", "data") if is_task(cfg) else ("optim", "fn")
+    parts = [
+        choices.get(group)
+        or str(OmegaConf.select(cfg, f"{group}._target_", default=group)).rsplit(".", 1)[-1]
+        for group in groups
+        if group != "task" or cfg.task is not None
+    ]
+    for key in swept:
+        if key in groups or key.startswith(("hydra", "tracking.")):
+            continue
+        value = choices.get(key, OmegaConf.select(cfg, key, default="?"))
+        parts.append(f"{key.removeprefix('optim.')}={value}")
+    return " · ".join(parts)
 
 
 def title(cfg: DictConfig) -> str:
@@ -325,10 +349,10 @@ def log_outcome(
     tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))
 
 
-def check_sweep(config: DictConfig) -> tuple[int, list[str]]:
+def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
     """Every job of a multirun checked before any runs: (number of jobs, one line per invalid
-    job). Task jobs that differ only in keys a task ignores (a swept fn) would repeat each other:
-    each repeat is invalid. (`src.tracking.sweep.SweepRun` calls this by name.)"""
+    job, the swept keys). Task jobs that differ only in keys a task ignores (a swept fn) would
+    repeat each other: each repeat is invalid. (`src.tracking.sweep.SweepRun` calls it by name.)"""
     jobs, problems, seen = 0, [], {}
     for label, composed in job_configs(config):
         jobs += 1
@@ -350,7 +374,7 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str]]:
                     f"{label}: repeats {same}: a task ignores {', '.join(TASK_IGNORES)}; "
                     "sweep none of them (e.g. pin fn=online)"
                 )
-    return jobs, problems
+    return jobs, problems, swept_keys(config)
 
 
 def _config_files(

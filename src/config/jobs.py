@@ -36,6 +36,20 @@ def sweep_overrides(config: DictConfig) -> list[list[str]] | None:
     return [list(job) for job in itertools.product(*choices.values())]
 
 
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys whose value differs between the jobs of the sweep (a search's search space for
+    another sweeper), in the order given."""
+    jobs = sweep_overrides(config)
+    if jobs is None:
+        return [str(k) for k in (config.hydra.sweeper.get("params") or {})]
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for override in job:
+            key, _, value = override.partition("=")
+            values.setdefault(key.lstrip("+~"), set()).add(value)
+    return [key for key, seen in values.items() if len(seen) > 1]
+
+
 def job_configs(config: DictConfig) -> Iterator[tuple[str, DictConfig | Exception]]:
     """(label, the job's config without its `hydra` node — or the composition error) per job."""
     jobs = sweep_overrides(config)

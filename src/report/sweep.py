@@ -153,9 +153,12 @@ def load_trajectory(client: MlflowClient, run_id: str) -> dict[str, np.ndarray] 
 
 
 def job_number(run: Run) -> tuple[int, int]:
-    """Sort key: Hydra's job number from the run name `N: overrides`, then the start time."""
+    """Sort key: Hydra's job number (tag `job`, or an older run's name `N: overrides`), then the
+    start time."""
+    number = run.data.tags.get("job", "")
     match = re.match(r"(\d+):", run.info.run_name or "")
-    return (int(match.group(1)) if match else sys.maxsize, run.info.start_time or 0)
+    found = int(number) if number.isdigit() else int(match.group(1)) if match else sys.maxsize
+    return (found, run.info.start_time or 0)
 
 
 def load_children(client: MlflowClient, parent: Run) -> list[ChildRun]:

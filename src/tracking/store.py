@@ -157,15 +157,31 @@ def artifact_location(uri: str) -> str | None:
 def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
     """The id of experiment `name`, created if missing (safe when several processes race)."""
     found = retry(lambda: client.get_experiment_by_name(name))
-    if found is not None:
-        return found.experiment_id
-    try:
-        return retry(lambda: client.create_experiment(name, artifact_location(uri)))
-    except MlflowException:
-        found = retry(lambda: client.get_experiment_by_name(name))
-        if found is None:
-            raise
-        return found.experiment_id
+    if found is None:
+        try:
+            created = retry(
+                lambda: client.create_experiment(name, artifact_location(uri), EXPERIMENT_TAGS)
+            )
+            return created
+        except MlflowException:
+            found = retry(lambda: client.get_experiment_by_name(name))
+            if found is None:
+                raise
+    for key, value in EXPERIMENT_TAGS.items():  # an experiment made before, or by another tool
+        if key not in found.tags:
+            retry(lambda k=key, v=value: client.set_experiment_tag(found.experiment_id, k, v))
+    return found.experiment_id
+
+
+# MLflow 3's UI opens an experiment on its GenAI pages unless it is marked as model development
+EXPERIMENT_TAGS = {
+    "mlflow.experimentKind": "custom_model_development",
+    "mlflow.note.content": (
+        "Breaking Adam: optimizers on the online problems of Reddi, Kale & Kumar (ICLR 2018). "
+        "One parent run per sweep, one child run per job: metrics x and avg_regret over steps, "
+        "final_x / final_regret / final_avg_regret, trajectory.npz and trajectory.png."
+    ),
+}
 
 
 def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:

@@ -48,6 +48,7 @@ from src.tracking import store
 
 PARENT_ENV = "BREAKING_ADAM_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"
+SWEPT_ENV = "BREAKING_ADAM_SWEPT"
 INTERRUPTED_FILE = "interrupted"
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # jobs in-process
 CTRL_C_GRACE = 5.0  # s for workers that received Ctrl-C themselves to log and close their runs
@@ -62,6 +63,17 @@ class JobFailure:
     name: str
     message: str
     exit_code: int = 1
+
+
+def swept_keys() -> list[str]:
+    """In a job of a sweep: the keys that vary between the sweep's jobs."""
+    return [key for key in os.environ.get(SWEPT_ENV, "").split(",") if key]
+
+
+def sweep_name(swept: list[str], jobs: int) -> str:
+    """`2026-11-28 21:40 · optim × fn · 4 jobs`: when, what it sweeps, how many."""
+    what = " × ".join(swept) or "one job each"
+    return f"{time.strftime('%Y-%m-%d %H:%M')} · {what} · {jobs or '?'} jobs"
 
 
 def parent_run_id(sweep_dir: str | Path | None) -> str | None:
@@ -112,6 +124,7 @@ class SweepRun(Callback):
     def __init__(self, check: str | None = None) -> None:
         self.check = check
         self.run_id: str | None = None  # set in the launching process, pickled to the workers
+        self.swept: list[str] = []  # the keys that vary between jobs (their runs' names say them)
         self.failures: list[JobFailure] = []
         self.jobs = 0
         self._saved_env: str | None = None
@@ -121,7 +134,7 @@ class SweepRun(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.failures, self.jobs = [], 0
         if self.check:
-            self.jobs, problems = get_method(self.check)(config)
+            self.jobs, problems, self.swept = get_method(self.check)(config)
             if problems:
                 _stop(
                     2,
@@ -141,7 +154,7 @@ class SweepRun(Callback):
         self.run_id = store.start_run(
             client,
             experiment,
-            f"sweep {sweep_dir.name}",
+            sweep_name(self.swept, self.jobs),
             {"sweep_dir": str(sweep_dir), "role": "sweep"},
         )
         self._store = (uri, name)
@@ -149,6 +162,7 @@ class SweepRun(Callback):
         store.log_params(client, self.run_id, sweep_params(config))
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         os.environ[PARENT_ENV] = self.run_id
+        os.environ[SWEPT_ENV] = ",".join(self.swept)
         if str(config.hydra.launcher.get("_target_")) != BASIC_LAUNCHER:
             self._forward_signals(sweep_dir)
 
@@ -157,6 +171,7 @@ class SweepRun(Callback):
         if self.run_id:
             self._saved_env = os.environ.get(PARENT_ENV)
             os.environ[PARENT_ENV] = self.run_id
+            os.environ[SWEPT_ENV] = ",".join(self.swept)
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         completed = job_return is not None and job_return.status == JobStatus.COMPLETED
