@@ -80,6 +80,13 @@ class RunResult:
         return trajectory_figure(self, title)
 
 
+def running_sum(carry: Tensor, terms: Tensor) -> Tensor:
+    """[carry + t₁, (carry + t₁) + t₂, …]: the carried sum is the cumsum's first term, so every
+    partial sum is added in the order of a step-by-step loop (the fast engine's), to the bit;
+    carry + cumsum(terms) would round differently once carry ≠ 0."""
+    return torch.cumsum(torch.cat([carry.unsqueeze(0), terms]), 0)[1:]
+
+
 class RegretBook:
     """Accumulates Σ f_t(x_t), Σ a_t and Σ b_t per replicate, chunk by chunk, in float64."""
 
@@ -106,10 +113,9 @@ class RegretBook:
         a = coeffs.a[:n].expand(n, x_after.shape[1])
         b = None if coeffs.b is None else coeffs.b[:n].expand_as(a)
         losses = a * x_at if b is None else a * x_at + 0.5 * b * x_at * x_at
-        cum_loss = self.loss + torch.cumsum(losses, 0)
-        cum_A = self.A + torch.cumsum(a, 0)
-        cum_B = self.B if b is None else self.B + torch.cumsum(b, 0)
-        cum_B = cum_B.expand_as(cum_A) if b is None else cum_B
+        cum_loss = running_sum(self.loss, losses)
+        cum_A = running_sum(self.A, a)
+        cum_B = self.B.expand_as(cum_A) if b is None else running_sum(self.B, b)
         finite = torch.isfinite(x_after).all(1) & torch.isfinite(cum_loss).all(1)
         valid = n if bool(finite.all()) else int(torch.nonzero(~finite)[0, 0])
         if valid == 0:
