@@ -37,7 +37,15 @@ from numba.extending import intrinsic, overload
 from src.engines.torch_loop import OptimizerFactory, RunSpec
 from src.optimizers import paper
 from src.problems.functions import CHUNK, RandomStreams
-from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, RunResult, log_grid
+from src.problems.regret import (
+    DIVERGED,
+    FINISHED,
+    INTERRUPTED,
+    RunResult,
+    log_grid,
+    tail_start,
+    tail_stats,
+)
 from src.problems.schedules import SCHEDULES
 
 # Kernel codes, one per update rule (`_prepare`, `_before_root`, `_after_root` dispatch on them).
@@ -279,6 +287,8 @@ def run_fast(
     cmp_low, cmp_high = spec.comparator_bounds()
     streams = RandomStreams(spec.seed, R)
     buffers = (np.zeros(R, dt), np.zeros(R, dt), np.zeros(R, dt))  # gradients, radicands, roots
+    tail_from = tail_start(spec.steps)
+    tail = np.array([[0.0], [np.inf], [-np.inf]]).repeat(R, 1)  # Σ x, min x, max x over the tail
     pos, done, status, reason = 0, 0, FINISHED, ""
     began = time.perf_counter()
     try:
@@ -293,7 +303,7 @@ def run_fast(
                                     consts, per_step, state, x, start, n, a, b,
                                     coeffs.b is not None, spec.projection.kind, low, high,
                                     cmp_low, cmp_high, sums, grid, pos, out_x, out_regret,
-                                    torch_sqrt(dt), *buffers)
+                                    torch_sqrt(dt), *buffers, tail_from, tail)
             # fmt: on
             done = start + ran - 1
             if progress:
@@ -304,6 +314,7 @@ def run_fast(
     except KeyboardInterrupt:  # arrives between chunks: the state is that of step `done`
         status, reason = INTERRUPTED, f"interrupted after step {done}"
     elapsed = time.perf_counter() - began
+    tail_x = tail_stats(*tail, max(0, done - tail_from + 1))
     regret = sums[0] - _best(sums[1], sums[2], cmp_low, cmp_high)
     keep = int(np.searchsorted(grid, done, side="right"))
     steps, xs, rs = grid[:keep], out_x[:keep], out_regret[:keep]
@@ -316,7 +327,7 @@ def run_fast(
         steps = np.append(steps, done)
         xs = np.vstack([xs, final_x])
         rs = np.vstack([rs, regret / done])
-    return RunResult(steps, xs, rs, final_x, regret, done, status, reason, elapsed)
+    return RunResult(steps, xs, rs, final_x, regret, done, status, reason, elapsed, tail_x=tail_x)
 
 
 _NO_B = np.zeros((1, 1))
@@ -764,7 +775,8 @@ def _roots(sqrt_fn, n, radicands, roots, radicands_at=0, roots_at=0):
 # fmt: off
 @numba.njit(cache=True)
 def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, cmp_low,  # noqa: PLR0917
-               cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots):
+               cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots,
+               tail_from, tail):
     # fmt: on
     """Steps start..start+n−1 for every replicate; returns (steps completed, next grid index).
 
@@ -804,6 +816,12 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
             finite = finite and math.isfinite(xr) and math.isfinite(sums[0, r])
         if not finite:
             return i, pos
+        if t >= tail_from:  # the last 10%: Σ x in step order (as RegretBook.add_tail), min, max
+            for r in range(R):
+                xd = np.float64(x[r])
+                tail[0, r] += xd
+                tail[1, r] = min(tail[1, r], xd)
+                tail[2, r] = max(tail[2, r], xd)
         if pos < grid.shape[0] and grid[pos] == t:
             for r in range(R):
                 out_x[pos, r] = x[r]
