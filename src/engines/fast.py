@@ -44,6 +44,8 @@ from src.problems.regret import (
     RunResult,
     best_fixed_loss,
     log_grid,
+    tail_start,
+    tail_stats,
 )
 from src.problems.schedules import SCHEDULES
 
@@ -286,6 +288,8 @@ def run_fast(
     cmp_low, cmp_high = spec.comparator_bounds()
     streams = RandomStreams(spec.seed, R)
     buffers = (np.zeros(R, dt), np.zeros(R, dt), np.zeros(R, dt))  # gradients, radicands, roots
+    tail_from = tail_start(spec.steps)
+    tail = np.array([[0.0], [np.inf], [-np.inf]]).repeat(R, 1)  # Σ x, min x, max x over the tail
     pos, done, status, reason = 0, 0, FINISHED, ""
     sqrt = torch_sqrt(dt)
     began = time.perf_counter()
@@ -296,18 +300,19 @@ def run_fast(
             a = np.ascontiguousarray(coeffs.a.numpy())
             b = _NO_B if coeffs.b is None else np.ascontiguousarray(coeffs.b.numpy())
             _prepare(opt.code, opt.hyper, opt.schedule, start, n, consts, per_step)
-            before = (x.copy(), state.copy(), sums.copy(), pos)
+            before = (x.copy(), state.copy(), sums.copy(), tail.copy(), pos)
             problem = (a, b, coeffs.b is not None, spec.projection.kind, low, high)
             book = (cmp_low, cmp_high, sums, grid)
             # fmt: off
             ran, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start, n,
-                                    *problem, *book, pos, out_x, out_regret, sqrt, *buffers)
+                                    *problem, *book, pos, out_x, out_regret, sqrt, *buffers,
+                                    tail_from, tail)
             if ran < n:  # replicates ran on past the first non-finite step: redo up to it
-                x[:], state[:], sums[:], pos = before
+                x[:], state[:], sums[:], tail[:], pos = before
                 if ran:
                     _, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start,
                                           ran, *problem, *book, pos, out_x, out_regret, sqrt,
-                                          *buffers)
+                                          *buffers, tail_from, tail)
             # fmt: on
             done = start + ran - 1
             if progress:
@@ -318,6 +323,7 @@ def run_fast(
     except KeyboardInterrupt:  # arrives between chunks: the state is that of step `done`
         status, reason = INTERRUPTED, f"interrupted after step {done}"
     elapsed = time.perf_counter() - began
+    tail_x = tail_stats(*tail, max(0, done - tail_from + 1))
     regret = sums[0] - best_fixed_loss(sums[1], sums[2], cmp_low, cmp_high)
     keep = int(np.searchsorted(grid, done, side="right"))
     steps, xs, rs = grid[:keep], out_x[:keep], out_regret[:keep]
@@ -326,7 +332,7 @@ def run_fast(
         steps = np.append(steps, done)
         xs = np.vstack([xs, final_x])
         rs = np.vstack([rs, regret / done])
-    return RunResult(steps, xs, rs, final_x, regret, done, status, reason, elapsed)
+    return RunResult(steps, xs, rs, final_x, regret, done, status, reason, elapsed, tail_x=tail_x)
 
 
 _NO_B = np.zeros((1, 1))
@@ -760,7 +766,8 @@ def _roots(sqrt_fn, n, radicands, roots, radicands_at=0, roots_at=0):
 # fmt: off
 @numba.njit(cache=True)
 def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, cmp_low,  # noqa: PLR0917
-               cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots):
+               cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots,
+               tail_from, tail):
     # fmt: on
     """Steps start..start+n−1 for every replicate; returns (steps completed, next grid index).
 
@@ -800,6 +807,12 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
             finite = finite and math.isfinite(xr) and math.isfinite(sums[0, r])
         if not finite:
             return i, pos
+        if t >= tail_from:  # the last 10%: Σ x in step order (as RegretBook.add_tail), min, max
+            for r in range(R):
+                xd = np.float64(x[r])
+                tail[0, r] += xd
+                tail[1, r] = min(tail[1, r], xd)
+                tail[2, r] = max(tail[2, r], xd)
         if pos < grid.shape[0] and grid[pos] == t:
             for r in range(R):
                 out_x[pos, r] = x[r]

@@ -37,12 +37,25 @@ def log_grid(steps: int, points: int) -> np.ndarray:
     return np.unique(grid)
 
 
+def tail_start(steps: int) -> int:
+    """The first step of the run's last 10%: t > T − ⌊T/10⌋ (at least the last step)."""
+    return steps - max(1, steps // 10) + 1
+
+
+def tail_stats(x_sum: np.ndarray, x_min: np.ndarray, x_max: np.ndarray, count: int) -> np.ndarray:
+    """[3, R]: the mean, min and max of x over the tail's `count` steps (NaN if 0)."""
+    if count == 0:
+        return np.full((3, len(x_sum)), np.nan)
+    return np.stack([x_sum / count, x_min, x_max])
+
+
 @dataclass
 class RunResult:
     """What one run produced: per-replicate trajectories on the log grid and final values.
 
     `x[k]` is the iterate *after* step `log_steps[k]` (so the last row is x_{T+1} = final_x) and
-    `avg_regret[k]` is R_t/t at t = `log_steps[k]`.
+    `avg_regret[k]` is R_t/t at t = `log_steps[k]`. `tail_x` [3, R]: the mean, min and max of
+    x_{t+1} over every step t of the last 10% (`tail_start`), NaN if the run stopped before them.
     """
 
     log_steps: np.ndarray  # [P] int64
@@ -55,6 +68,7 @@ class RunResult:
     reason: str = ""
     elapsed: float = 0.0
     info: dict = field(default_factory=dict)
+    tail_x: np.ndarray | None = None
 
     artifact = "trajectory"  # the name of its .npz and .png in the run's artifacts
 
@@ -67,13 +81,22 @@ class RunResult:
         return {"x": self.x.mean(1), "avg_regret": self.avg_regret.mean(1)}
 
     def finals(self) -> dict[str, float]:
-        """The final metrics (means over replicates): x_{T+1}, R_T, R_T/T, speed, steps done."""
+        """The final metrics (means over replicates): x_{T+1}, R_T, R_T/T, speed, steps done;
+        the tail's mean of x (mean over replicates) and range (over all replicates) if it ran."""
+        tail = {}
+        if self.tail_x is not None and not np.isnan(self.tail_x).any():
+            tail = {
+                "tail_x_mean": float(self.tail_x[0].mean()),
+                "tail_x_min": float(self.tail_x[1].min()),
+                "tail_x_max": float(self.tail_x[2].max()),
+            }
         return {
             "final_x": float(self.final_x.mean()),
             "final_regret": float(self.final_regret.mean()),
             "final_avg_regret": float(self.final_avg_regret.mean()),
             "steps_per_second": self.steps_done / max(self.elapsed, 1e-9),
             "steps_done": float(self.steps_done),
+            **tail,
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -93,6 +116,13 @@ class RunResult:
         return trajectory_figure(self, title)
 
 
+def running_sum(carry: Tensor, terms: Tensor) -> Tensor:
+    """[carry + t₁, (carry + t₁) + t₂, …]: the carried sum is the cumsum's first term, so every
+    partial sum is added in the order of a step-by-step loop (the fast engine's), to the bit;
+    carry + cumsum(terms) would round differently once carry ≠ 0."""
+    return torch.cumsum(torch.cat([carry.unsqueeze(0), terms]), 0)[1:]
+
+
 class RegretBook:
     """Accumulates Σ f_t(x_t), Σ a_t and Σ b_t per replicate, chunk by chunk, in float64."""
 
@@ -110,6 +140,11 @@ class RegretBook:
         self.rows_regret: list[Tensor] = []
         self.logged: list[np.ndarray] = []
         self.regret_last = torch.zeros(replicates, dtype=torch.float64)
+        self.tail_from = tail_start(int(log_steps[-1]))  # the grid ends at the last step
+        self.tail_sum = torch.zeros(replicates, dtype=torch.float64)
+        self.tail_min = torch.full((replicates,), np.inf, dtype=torch.float64)
+        self.tail_max = torch.full((replicates,), -np.inf, dtype=torch.float64)
+        self.tail_count = 0
 
     def add_chunk(self, start: int, coeffs: Coefficients, x_after: Tensor) -> int:
         """Book steps start..start+n−1 given x after each of them; returns how many were finite."""
@@ -119,10 +154,9 @@ class RegretBook:
         a = coeffs.a[:n].expand(n, x_after.shape[1])
         b = None if coeffs.b is None else coeffs.b[:n].expand_as(a)
         losses = a * x_at if b is None else a * x_at + 0.5 * b * x_at * x_at
-        cum_loss = self.loss + torch.cumsum(losses, 0)
-        cum_A = self.A + torch.cumsum(a, 0)
-        cum_B = self.B if b is None else self.B + torch.cumsum(b, 0)
-        cum_B = cum_B.expand_as(cum_A) if b is None else cum_B
+        cum_loss = running_sum(self.loss, losses)
+        cum_A = running_sum(self.A, a)
+        cum_B = self.B.expand_as(cum_A) if b is None else running_sum(self.B, b)
         finite = torch.isfinite(x_after).all(1) & torch.isfinite(cum_loss).all(1)
         valid = n if bool(finite.all()) else int(torch.nonzero(~finite)[0, 0])
         if valid == 0:
@@ -135,12 +169,23 @@ class RegretBook:
             self.logged.append(t[rows])
             self.rows_x.append(x_after[rows])
             self.rows_regret.append(regret[rows] / torch.from_numpy(t[rows]).unsqueeze(1))
+        self.add_tail(t, x_after[:valid])
         self.loss, self.A = cum_loss[valid - 1], cum_A[valid - 1]
         self.B = cum_B[valid - 1]
         self.x_last = x_after[valid - 1]
         self.regret_last = regret[valid - 1]
         self.steps_done = start + valid - 1
         return valid
+
+    def add_tail(self, t: np.ndarray, x_after: Tensor) -> None:
+        """Adds x after each step t ≥ tail_from to the tail's sum (in step order), min and max."""
+        x_tail = x_after[torch.from_numpy(t >= self.tail_from)]
+        if len(x_tail) == 0:
+            return
+        self.tail_sum = running_sum(self.tail_sum, x_tail)[-1]
+        self.tail_min = torch.minimum(self.tail_min, x_tail.min(0).values)
+        self.tail_max = torch.maximum(self.tail_max, x_tail.max(0).values)
+        self.tail_count += len(x_tail)
 
     def result(self, status: str = FINISHED, reason: str = "", elapsed: float = 0.0) -> RunResult:
         """The run's result; an unfinished run also logs its last completed step."""
@@ -165,4 +210,10 @@ class RegretBook:
             status,
             reason,
             elapsed,
+            tail_x=tail_stats(
+                self.tail_sum.numpy(),
+                self.tail_min.numpy(),
+                self.tail_max.numpy(),
+                self.tail_count,
+            ),
         )

@@ -10,8 +10,9 @@ metric histories, the `trajectory.npz` artifact), writes into `DIR/<sweep name o
 - `figure2.png`, `figure2.pdf` for task runs (`task=logreg|mlp|cifarnet`), as the paper's
   Figure 2: a row per task setting (model, dataset, and any swept value besides the optimizer),
   its training loss and test loss against the iterations, one line per optimizer;
-- `heatmap_final_x.png`, `heatmap_final_avg_regret.png` (task runs: `heatmap_final_test_loss.png`,
-  `heatmap_final_test_accuracy.png`): when the sweep varies two parameters;
+- `heatmap_tail_x_mean.png`, `heatmap_final_avg_regret.png` (task runs:
+  `heatmap_final_test_loss.png`, `heatmap_final_test_accuracy.png`): when the sweep varies two
+  parameters;
 - `summary.csv`, `summary.md`: one row per child run, FAILED ones included;
 
 and logs every file as an artifact of the parent run, in folder `report`.
@@ -53,8 +54,16 @@ from src.tracking import store as tracking
 
 DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
 DEFAULT_EXPERIMENT = "breaking-adam"
-FINAL_METRICS = ("final_x", "final_regret", "final_avg_regret", "steps_per_second")
-HEATMAP_METRICS = ("final_x", "final_avg_regret")
+FINAL_METRICS = (
+    "final_x",
+    "final_regret",
+    "final_avg_regret",
+    "tail_x_mean",  # x over the last 10% of steps: its mean and range (a cycle's end can mislead)
+    "tail_x_min",
+    "tail_x_max",
+    "steps_per_second",
+)
+HEATMAP_METRICS = ("tail_x_mean", "final_avg_regret")
 FN_NAMES = {
     "src.problems.functions.Periodic": "online",
     "src.problems.functions.Bernoulli": "stochastic",

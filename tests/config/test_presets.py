@@ -8,7 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from src import PROJECT_ROOT
-from tests.conftest import CONF
+from src.job import build_spec, run_engine
+from tests.conftest import CONF, make_cfg
 
 SIZES = {
     "figure1": 4,
@@ -56,3 +57,19 @@ def test_theorem_presets_use_the_theorems_betas() -> None:
     assert list(t1.optim.betas) == [0.0, pytest.approx(1 / (1 + t1.fn.C**2))]
     assert list(t3.optim.betas) == [0.0, pytest.approx(1 / (1 + t3.fn.C**2))]
     assert t3.replicates > 1
+
+
+@pytest.mark.slow  # the preset's two jobs as it runs them (~10 s each on the fast engine)
+def test_theorem3_preset_shows_the_contrast_on_every_replicate() -> None:
+    """Theorem 3 with α_t = α/√t as the theory takes it: every one of Adam's replicates ends at
+    the worst point +1, every one of AMSGrad's at the optimum −1 (its stationary spread there is
+    ~25·α_t, so "at" means within 0.1)."""
+    finals = {}
+    for job in sweep_jobs("theorem3"):
+        cfg = make_cfg("+experiment=theorem3", *(f"{k}={v}" for k, v in job.items()))
+        assert cfg.schedule.name == "inv_sqrt"
+        engine, result = run_engine(cfg, build_spec(cfg), None)
+        assert engine == "fast" and result.status == "finished"
+        finals[job["optim"]] = result.final_x
+    assert len(finals["adam"]) == 16 and (finals["adam"] > 0.99).all(), finals["adam"]
+    assert (finals["amsgrad"] < -0.9).all(), finals["amsgrad"]

@@ -26,7 +26,7 @@ LONG = 300_000  # for lr 1e35 to overflow float32 x (the fast engine: millisecon
 FIGURE_FILES = (
     "figure1.png",
     "figure1.pdf",
-    "heatmap_final_x.png",
+    "heatmap_tail_x_mean.png",
     "heatmap_final_avg_regret.png",
     "summary.csv",
     "summary.md",
@@ -181,7 +181,15 @@ def test_summary_rows_equal_the_runs_final_metrics(figure1: Sweep) -> None:
         assert row["optimizer"] == (
             "AMSGrad" if run.data.params["optim.amsgrad"] == "True" else "Adam"
         )
-        for metric in ("final_x", "final_regret", "final_avg_regret", "steps_per_second"):
+        for metric in (
+            "final_x",
+            "final_regret",
+            "final_avg_regret",
+            "tail_x_mean",
+            "tail_x_min",
+            "tail_x_max",
+            "steps_per_second",
+        ):
             assert float(row[metric]) == run.data.metrics[metric], metric
     table = (figure1.folder / "summary.md").read_text()
     assert table.count("| FINISHED |") == 4 and figure1.parent.info.run_id in table
@@ -197,7 +205,7 @@ def test_each_job_logs_its_trajectory_figure(figure1: Sweep, tmp_path: Path) -> 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
 def test_grid_heatmap_cells_equal_the_final_metrics(grid: Sweep) -> None:
     assert grid.dims == ["optim.lr", "fn.C"]
-    for metric in ("final_x", "final_avg_regret"):
+    for metric in ("tail_x_mean", "final_avg_regret"):
         assert (grid.folder / f"heatmap_{metric}.png").is_file()
         fig = report.heatmap_figure(report.heatmap_grids(grid.runs, grid.dims, metric), metric)
         ax = fig.get_axes()[0]
