@@ -67,10 +67,16 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"engine=fast: {why} (use engine=torch or engine=auto)")
 
 
+def build(node: DictConfig) -> Any:
+    """The group's object from its own `_target_` only: nothing below it is instantiated (the
+    checks refuse any nested `_target_`; `_recursive_=False` makes sure none is ever called)."""
+    return instantiate(node, _recursive_=False)
+
+
 def build_spec(cfg: DictConfig) -> RunSpec:
     return RunSpec(
-        fn=instantiate(cfg.fn),
-        projection=instantiate(cfg.projection),
+        fn=build(cfg.fn),
+        projection=build(cfg.projection),
         steps=int(cfg.steps),
         replicates=int(cfg.replicates),
         seed=int(cfg.seed),
@@ -88,7 +94,7 @@ def is_task(cfg: DictConfig) -> bool:
 def build_task(cfg: DictConfig) -> TrainSpec:
     """The task's training run: its dataset read from the local files, its model as a factory
     `model()` (built inside the seeded loop). An unreadable dataset file is a ConfigError."""
-    source = instantiate(cfg.data)
+    source = build(cfg.data)
     try:
         data = source.load()
     except (DatasetError, OSError) as error:
@@ -123,7 +129,7 @@ def optimizer_factory(cfg: DictConfig) -> Callable:
 
     torch's default (for-loop) implementation runs unless the config asks for `fused`/`foreach`:
     it is the one the fast engine reproduces bit for bit."""
-    return instantiate(cfg.optim)
+    return build(cfg.optim)
 
 
 def optimizer_name(cfg: DictConfig) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import types
 import typing
 from collections.abc import Iterator
 from enum import Enum
@@ -61,6 +62,10 @@ def problems(cfg: DictConfig) -> Iterator[str]:
         unknown += _unknown(tree["log"], schema.LogSchema, "log.")
     if unknown:
         yield from unknown
+        return
+    nested = list(_nested_targets(tree))
+    if nested:
+        yield from nested
         return
     try:  # the types of the schema, for any DictConfig (a composed one already has them)
         OmegaConf.merge(OmegaConf.structured(schema.Config), cfg)
@@ -110,6 +115,27 @@ def _tracking(tree: dict) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------------------------ groups
+
+TARGET_NODES = ("optim", "fn", "projection", "data", "task.model")  # the only ones instantiated
+
+
+def _nested_targets(node: Any, path: str = "") -> Iterator[str]:
+    """Every `_target_` that is not a group's own (TARGET_NODES), at any depth: Hydra would
+    instantiate it (import and call anything), so it is refused before anything runs."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            name = f"{path}.{key}" if path else str(key)
+            if key == "_target_" and path not in TARGET_NODES:
+                yield (
+                    f"{name}={_show(value)}: only a group's own _target_ is allowed "
+                    f"({', '.join(k + '._target_' for k in TARGET_NODES)}); no config may "
+                    "name code to call"
+                )
+            else:
+                yield from _nested_targets(value, name)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _nested_targets(value, f"{path}[{i}]")
 
 
 def _optim(tree: dict) -> Iterator[str]:
@@ -343,10 +369,26 @@ def _arguments(node: dict, group: str, target: type, skip: tuple[str, ...] = ())
                 f"{group}.{key}={_show(value)}: not an argument of {node['_target_']} "
                 f"(its arguments: {', '.join(params)})"
             )
+        elif _is_bool_option(params[key], hints.get(key)) and not (
+            isinstance(value, bool) or (value is None and params[key].default is None)
+        ):
+            yield f"{group}.{key}={_show(value)}: must be true or false"
         elif hints.get(key) is int and not _is_int(value):
             yield f"{group}.{key}={_show(value)}: must be an integer"
         elif hints.get(key) is float and not _is_number(value):
             yield f"{group}.{key}={_show(value)}: must be a number"
+
+
+def _is_bool_option(param: inspect.Parameter, hint: Any) -> bool:
+    """An argument annotated bool (or bool | None) or whose default is a bool."""
+    return (
+        hint is bool
+        or (
+            typing.get_origin(hint) in (typing.Union, types.UnionType)
+            and bool in typing.get_args(hint)
+        )
+        or isinstance(param.default, bool)
+    )
 
 
 def _builds(group: str, build: Any) -> Iterator[str]:

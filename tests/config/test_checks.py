@@ -349,3 +349,54 @@ def test_shipped_targets_point_only_at_torch_optim_and_the_project() -> None:
     for path in files:
         for target in targets(yaml.safe_load(path.read_text())):
             assert target.startswith(("torch.optim.", "src.")), f"{path}: _target_ {target}"
+
+
+# ------------------------------------------------------------------------------ code in config
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("optim.amsgrad={_target_:shutil.copy,src:a,dst:b}", "optim.amsgrad._target_"),
+        ("+optim.extra={deep:{_target_:os.getcwd}}", "optim.extra.deep._target_"),
+        ("+fn.deep={_target_:os.getcwd}", "fn.deep._target_"),
+        ("+projection.deep=[{_target_:os.getcwd}]", "projection.deep[0]._target_"),
+    ],
+)
+def test_a_nested_target_is_refused_at_any_depth(override: str, key: str) -> None:
+    message = error_of(override, *SMALL)
+    assert message.startswith(f"{key}=") and "only a group's own _target_" in message, message
+
+
+@pytest.mark.parametrize("value", ["no", "yes", "1", "0", "'false'"])
+def test_bool_options_must_be_bools(value: str) -> None:
+    message = error_of(f"optim.amsgrad={value}", *SMALL)
+    assert message.startswith("optim.amsgrad=") and "must be true or false" in message, message
+
+
+def test_config_that_runs_code_runs_nothing_in_a_real_process(store: str, tmp_path: Path) -> None:
+    """`shutil.copy` named inside an optimizer option is refused before anything runs: the copy
+    is never made, no run exists, exit 2 with one line."""
+    source, target = tmp_path / "secret.txt", tmp_path / "copied.txt"
+    source.write_text("secret")
+    proc = run_main(
+        f"optim.amsgrad={{_target_:shutil.copy,src:'{source}',dst:'{target}'}}",
+        *SMALL,
+        f"tracking.uri={store}",
+        f"hydra.run.dir={tmp_path}/out",
+        check=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: optim.amsgrad._target_="), lines
+    assert not target.exists()
+    assert runs_in(store) == []
+
+
+def test_the_job_instantiates_only_a_groups_own_target(tmp_path: Path) -> None:
+    """Past the checks (called directly), building the optimizer still calls nothing nested."""
+    source, target = tmp_path / "secret.txt", tmp_path / "copied.txt"
+    source.write_text("secret")
+    cfg = make_cfg(f"optim.amsgrad={{_target_:shutil.copy,src:'{source}',dst:'{target}'}}")
+    factory = optimizer_factory(cfg)
+    assert not target.exists() and factory.keywords["amsgrad"]["_target_"] == "shutil.copy"
