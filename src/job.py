@@ -334,7 +334,10 @@ def log_outcome(
 def check_sweep(config: DictConfig) -> tuple[int, list[str]]:
     """Every job of a multirun checked before any runs: (number of jobs, one line per invalid
     job). Task jobs that differ only in keys a task ignores (a swept fn) would repeat each other:
-    each repeat is invalid. (`src.tracking.sweep.SweepRun` calls this by name.)"""
+    each repeat is invalid. (`src.tracking.sweep.SweepRun` calls this by name, before the parent
+    run exists.) An unusable sweep folder (`hydra.sweep.dir`) ends the process here: one line,
+    exit 2."""
+    check_sweep_dir(config)
     jobs, problems, seen = 0, [], {}
     for label, composed in job_configs(config):
         jobs += 1
@@ -357,6 +360,25 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str]]:
                     "sweep none of them (e.g. pin fn=online)"
                 )
     return jobs, problems
+
+
+def check_sweep_dir(config: DictConfig) -> None:
+    """Exit 2 with one line if the sweep's folder cannot be created or written."""
+    if "hydra" not in config:
+        return
+    folder = Path(str(config.hydra.sweep.dir))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        why = error.strerror or type(error).__name__
+        print(
+            f"error: hydra.sweep.dir={str(folder)!r}: cannot create or write it ({why}); "
+            "nothing was run",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
 
 
 def _config_files(
