@@ -444,17 +444,27 @@ def test_each_run_records_seed_torch_version_and_git_state(store: str) -> None:
 
 @pytest.mark.parametrize("target", ["ui", "server"])
 def test_make_ui_and_server_bind_localhost_unless_told(target: str) -> None:
-    def dry_run(*args: str) -> str:
+    """Only a HOST given on make's command line opens the UI or server beyond loopback: an
+    exported HOST (a shell's or a CI's, set for something else) does not."""
+
+    def dry_run(*args: str, env_host: str | None = None) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "HOST"}
+        if env_host is not None:
+            env["HOST"] = env_host
         return subprocess.run(
             ["make", "-n", target, *args],
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         ).stdout
 
     assert "--host 127.0.0.1" in dry_run()
+    assert "--host 127.0.0.1" in dry_run(env_host="0.0.0.0")
+    assert "0.0.0.0" not in dry_run(env_host="0.0.0.0")
     assert "--host 0.0.0.0" in dry_run("HOST=0.0.0.0")
+    assert "--host 0.0.0.0" in dry_run("HOST=0.0.0.0", env_host="10.0.0.1")
 
 
 def test_a_password_in_the_tracking_uri_is_never_logged_or_printed(tmp_path: Path) -> None:
