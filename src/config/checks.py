@@ -186,6 +186,23 @@ def _tracking(tree: dict) -> Iterator[str]:
         if not isinstance(value, str) or not value.strip():
             shown = redact(value) if isinstance(value, str) else _show(value)
             yield f"tracking.{key}={shown!r}: must be a non-empty string"
+    why = uri_password_error(tracking.get("uri"))
+    if why:
+        yield why
+
+
+def uri_password_error(uri: Any) -> str | None:
+    """One line if `uri` carries a password (it would land in Hydra's files, logs and the store),
+    saying how to pass it instead; None otherwise."""
+    from src.tracking.store import carries_password, redact  # noqa: PLC0415
+
+    if not isinstance(uri, str) or not carries_password(uri):
+        return None
+    return (
+        f"tracking.uri={redact(uri)!r}: carries a password; pass it through the environment "
+        "instead: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an MLflow server, "
+        "PGPASSWORD or ~/.pgpass for PostgreSQL (MySQL: an option file)"
+    )
 
 
 # ------------------------------------------------------------------------------------ groups

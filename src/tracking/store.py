@@ -40,9 +40,21 @@ class StoreError(RuntimeError):
     """The tracking store cannot be used; the message names the (redacted) URI."""
 
 
-def redact(uri: str) -> str:
-    """The URI with any password replaced by ***."""
-    return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", uri)
+SECRET_KEYS = r"[^\s=&;#?'\"]*(?:password|passwd|pwd|secret|token)[^\s=&;#?'\"]*"
+_USERINFO_PASSWORD = re.compile(r"(//[^/:@?#\s'\"]*:)[^/?#\s'\"]*@")  # up to the LAST @ of the host
+_QUERY_SECRET = re.compile(rf"([?&;]{SECRET_KEYS}=)[^&;#\s'\"]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` (a URI, or any text holding one) with every password replaced by ***: a userinfo
+    password (`//user:PASSWORD@host`, however many @ it holds: the host follows the last one)
+    and any query parameter named like a secret (`password=`, `client_secret=`, `token=`, ...)."""
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", text))
+
+
+def carries_password(uri: str) -> bool:
+    """Whether the URI holds a password (redact would change it)."""
+    return redact(uri) != uri
 
 
 def retry(call: Callable[[], T], attempts: int = 6, first_wait: float = 0.2) -> T:
