@@ -249,10 +249,15 @@ def run_job(
             tracking.end_run(client, run_id, "KILLED")
         raise
     except BaseException as error:
-        tracking.set_tags(
-            client, run_id, {"error": tracking.redact(f"{type(error).__name__}: {error}")[:5000]}
-        )
-        tracking.end_run(client, run_id, "FAILED")
+        if "result" in locals():  # computed, not (all) logged: nothing computed is lost
+            keep_locally(result, hydra_dir)
+        with contextlib.suppress(Exception):  # best effort: the store may be what failed
+            tracking.set_tags(
+                client,
+                run_id,
+                {"error": tracking.redact(f"{type(error).__name__}: {error}")[:5000]},
+            )
+            tracking.end_run(client, run_id, "FAILED")
         raise
     if result.status == INTERRUPTED:
         with signals_held():
@@ -319,16 +324,36 @@ def log_outcome(
     histories = {k: np.asarray(v).tolist() for k, v in result.histories().items()}
     tracking.log_histories(client, run_id, result.log_steps.tolist(), histories)
     tracking.log_metrics(client, run_id, result.finals(), step=result.steps_done)
-    with tempfile.TemporaryDirectory() as folder:
-        npz = Path(folder) / f"{result.artifact}.npz"
-        np.savez(npz, **result.arrays())
-        tracking.log_files(
-            client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
-        )
-    if len(result.log_steps) == 0 or not cfg.log.figures:  # nothing to draw, or not asked
-        return
-    fig = result.figure(title(cfg))
-    tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            npz = Path(folder) / f"{result.artifact}.npz"
+            np.savez(npz, **result.arrays())
+            tracking.log_files(
+                client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
+            )
+        if len(result.log_steps) == 0 or not cfg.log.figures:  # nothing to draw, or not asked
+            return
+        fig = result.figure(title(cfg))
+        tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))
+    except OSError as error:  # a file where a folder must be, a full disk: one line
+        where = f" {error.filename}" if error.filename else ""
+        raise tracking.StoreError(
+            f"artifacts: cannot write{where}: {error.strerror or error}"
+        ) from error
+
+
+def keep_locally(result: Result, hydra_dir: Path | None) -> Path | None:
+    """`<artifact>.npz` (the result's arrays) in the job's output folder, its path printed on
+    stderr: for a run whose logging failed (a server gone, artifacts unwritable)."""
+    path = (hydra_dir or Path.cwd()) / f"{result.artifact}.npz"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **result.arrays())
+    except OSError as error:
+        print(f"could not keep the run's arrays locally at {path}: {error}", file=sys.stderr)
+        return None
+    print(f"kept the run's arrays locally: {path}", file=sys.stderr)
+    return path
 
 
 def check_sweep(config: DictConfig) -> tuple[int, list[str]]:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -341,8 +342,63 @@ def test_a_store_error_while_logging_fails_the_job_loudly(tmp_path: Path) -> Non
             proc.kill()
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
-    (line,) = clean(stderr)
+    kept, line = clean(stderr)  # the arrays computed are kept in the job's folder
+    assert kept == f"kept the run's arrays locally: {tmp_path}/out/trajectory.npz"
     assert line.startswith(f"error: tracking.uri={uri}: store error: ") and run_id in line
+
+
+def test_artifacts_that_cannot_be_written_fail_the_run_in_one_line(tmp_path: Path) -> None:
+    """`mlruns` is a file where the artifact folder must be: the run ends FAILED, one line."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    (tmp_path / "mlruns").write_text("not a folder")
+    proc = run_main(
+        "steps=50",
+        "log.points=5",
+        f"tracking.uri={uri}",
+        f"hydra.run.dir={tmp_path}/o",
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    kept, line = clean(proc.stderr)
+    assert line.startswith("error: artifacts: cannot write") and "mlruns" in line, line
+    assert kept == f"kept the run's arrays locally: {tmp_path}/o/trajectory.npz"
+    ((run,),) = [all_runs(uri)]
+    assert run.info.status == "FAILED" and "error" in run.data.tags
+
+
+def test_a_server_that_dies_mid_job_fails_it_within_the_budget_keeping_the_arrays(
+    tmp_path: Path,
+) -> None:
+    """The server is stopped while the job computes: MLflow's own bounded retries (no second
+    loop around them), then one line naming the store and the local copy of the arrays."""
+    from tests.servers import mlflow_server, stop_group  # noqa: PLC0415
+
+    backend = f"sqlite:///{tmp_path}/server.db"
+    started: list = []
+    with mlflow_server(backend, started=started) as (url, _):
+        proc = start_main(
+            "engine=torch",
+            "steps=400000",
+            "log.points=50",
+            f"tracking.uri={url}",
+            f"hydra.run.dir={tmp_path}/out",
+        )
+        try:
+            wait_until_computing(proc, backend)
+            stop_group(started[0])
+            _, stderr = proc.communicate(timeout=240)  # a hang guard, not a timing assertion
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    lines = clean(stderr)
+    kept = tmp_path / "out" / "trajectory.npz"
+    assert len(lines) == 2 and lines[0] == f"kept the run's arrays locally: {kept}", lines
+    assert lines[1].startswith(f"error: tracking.uri={url}: store error: "), lines
+    with np.load(kept) as arrays:
+        assert arrays["x"].shape[0] == 50 and np.isfinite(arrays["x"]).all()
 
 
 def test_retry_rides_out_a_locked_store_then_fails_loudly(tmp_path: Path) -> None:
