@@ -4,7 +4,11 @@ PIP     := .venv/bin/pip
 STAMP   := .venv/.install-stamp
 ARGS    ?=
 PORT    ?= 5000
-HOST    ?= 127.0.0.1
+# ui/server listen on loopback unless HOST is given on make's command line (`make ui HOST=...`):
+# a HOST exported in the environment (set for something else) never opens them to the network
+ifneq ($(origin HOST),command line)
+HOST    := 127.0.0.1
+endif
 JOBS    ?=
 STORE   ?= sqlite:///$(CURDIR)/mlflow.db
 LAUNCH  := $(if $(JOBS),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))

@@ -5,7 +5,8 @@ Errors a user can act on end the process with ONE line on stderr and a non-zero 
 Python traceback (set HYDRA_FULL_ERROR=1 for the full trace):
 
 - an invalid config value (`src.config.checks.ConfigError`): exit 2, before any compute or store
-  call;
+  call; a tracking URI that carries a password even before Hydra writes its files
+  (`RefuseSecrets`);
 - an unusable tracking store (`src.tracking.store.StoreError`, or a store error while logging):
   exit 1;
 - a diverged run (`src.job.JobFailed`; the run is FAILED in the store): exit 1;
@@ -29,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from mlflow.exceptions import MlflowException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from src.config.checks import ConfigError
+from src.config.checks import ConfigError, uri_password_error
 from src.job import JobFailed, default_name, run_job
 from src.tracking import store as tracking
 from src.tracking.sweep import JobFailure, full_error, interrupted, parent_run_id, swept_keys
@@ -79,6 +81,32 @@ def job(cfg: DictConfig) -> Any:
         message = f"{label}: {message.removeprefix(f'{name}: ')}"
         print(f"error: {message}", file=sys.stderr)
         return JobFailure(hc.job.num, label, message, code)
+
+
+class RefuseSecrets(Callback):
+    """A tracking URI that carries a password is refused before Hydra writes anything: one line,
+    exit 2. (Hydra writes the run's `.hydra/*.yaml`, and a sweep's `multirun.yaml`, with the
+    config as typed before the task function runs; `on_run_start`/`on_multirun_start` come
+    first.) Listed before the sweep's callback in conf/config.yaml."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _refuse_secrets(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _refuse_secrets(config)
+
+
+def _refuse_secrets(config: DictConfig) -> None:
+    try:
+        uri = OmegaConf.select(config, "tracking.uri", throw_on_resolution_failure=False)
+    except Exception:  # noqa: BLE001  (an unresolvable URI is the checks' to report)
+        return
+    why = uri_password_error(uri)
+    if why and not full_error():
+        print(f"error: {why}", file=sys.stderr)
+        sys.exit(2)
+    if why:
+        raise ConfigError(why)
 
 
 def describe(error: BaseException, uri: str) -> str:

@@ -68,10 +68,16 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"engine=fast: {why} (use engine=torch or engine=auto)")
 
 
+def build(node: DictConfig) -> Any:
+    """The group's object from its own `_target_` only: nothing below it is instantiated (the
+    checks refuse any nested `_target_`; `_recursive_=False` makes sure none is ever called)."""
+    return instantiate(node, _recursive_=False)
+
+
 def build_spec(cfg: DictConfig) -> RunSpec:
     return RunSpec(
-        fn=instantiate(cfg.fn),
-        projection=instantiate(cfg.projection),
+        fn=build(cfg.fn),
+        projection=build(cfg.projection),
         steps=int(cfg.steps),
         replicates=int(cfg.replicates),
         seed=int(cfg.seed),
@@ -89,7 +95,7 @@ def is_task(cfg: DictConfig) -> bool:
 def build_task(cfg: DictConfig) -> TrainSpec:
     """The task's training run: its dataset read from the local files, its model as a factory
     `model()` (built inside the seeded loop). An unreadable dataset file is a ConfigError."""
-    source = instantiate(cfg.data)
+    source = build(cfg.data)
     try:
         data = source.load()
     except (DatasetError, OSError) as error:
@@ -124,7 +130,7 @@ def optimizer_factory(cfg: DictConfig) -> Callable:
 
     torch's default (for-loop) implementation runs unless the config asks for `fused`/`foreach`:
     it is the one the fast engine reproduces bit for bit."""
-    return instantiate(cfg.optim)
+    return build(cfg.optim)
 
 
 def optimizer_name(cfg: DictConfig) -> str:
@@ -251,10 +257,15 @@ def run_job(
             tracking.end_run(client, run_id, "KILLED")
         raise
     except BaseException as error:
-        tracking.set_tags(
-            client, run_id, {"error": tracking.redact(f"{type(error).__name__}: {error}")[:5000]}
-        )
-        tracking.end_run(client, run_id, "FAILED")
+        if "result" in locals():  # computed, not (all) logged: nothing computed is lost
+            keep_locally(result, hydra_dir)
+        with contextlib.suppress(Exception):  # best effort: the store may be what failed
+            tracking.set_tags(
+                client,
+                run_id,
+                {"error": tracking.redact(f"{type(error).__name__}: {error}")[:5000]},
+            )
+            tracking.end_run(client, run_id, "FAILED")
         raise
     if result.status == INTERRUPTED:
         with signals_held():
@@ -337,22 +348,45 @@ def log_outcome(
     histories = {k: np.asarray(v).tolist() for k, v in result.histories().items()}
     tracking.log_histories(client, run_id, result.log_steps.tolist(), histories)
     tracking.log_metrics(client, run_id, result.finals(), step=result.steps_done)
-    with tempfile.TemporaryDirectory() as folder:
-        npz = Path(folder) / f"{result.artifact}.npz"
-        np.savez(npz, **result.arrays())
-        tracking.log_files(
-            client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
-        )
-    if len(result.log_steps) == 0 or not cfg.log.figures:  # nothing to draw, or not asked
-        return
-    fig = result.figure(title(cfg))
-    tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            npz = Path(folder) / f"{result.artifact}.npz"
+            np.savez(npz, **result.arrays())
+            tracking.log_files(
+                client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
+            )
+        if len(result.log_steps) == 0 or not cfg.log.figures:  # nothing to draw, or not asked
+            return
+        fig = result.figure(title(cfg))
+        tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))
+    except OSError as error:  # a file where a folder must be, a full disk: one line
+        where = f" {error.filename}" if error.filename else ""
+        raise tracking.StoreError(
+            f"artifacts: cannot write{where}: {error.strerror or error}"
+        ) from error
+
+
+def keep_locally(result: Result, hydra_dir: Path | None) -> Path | None:
+    """`<artifact>.npz` (the result's arrays) in the job's output folder, its path printed on
+    stderr: for a run whose logging failed (a server gone, artifacts unwritable)."""
+    path = (hydra_dir or Path.cwd()) / f"{result.artifact}.npz"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **result.arrays())
+    except OSError as error:
+        print(f"could not keep the run's arrays locally at {path}: {error}", file=sys.stderr)
+        return None
+    print(f"kept the run's arrays locally: {path}", file=sys.stderr)
+    return path
 
 
 def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
     """Every job of a multirun checked before any runs: (number of jobs, one line per invalid
     job, the swept keys). Task jobs that differ only in keys a task ignores (a swept fn) would
-    repeat each other: each repeat is invalid. (`src.tracking.sweep.SweepRun` calls it by name.)"""
+    repeat each other: each repeat is invalid. (`src.tracking.sweep.SweepRun` calls it by name,
+    before the parent run exists.) An unusable sweep folder (`hydra.sweep.dir`) ends the process
+    here: one line, exit 2."""
+    check_sweep_dir(config)
     jobs, problems, seen = 0, [], {}
     for label, composed in job_configs(config):
         jobs += 1
@@ -375,6 +409,25 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
                     "sweep none of them (e.g. pin fn=online)"
                 )
     return jobs, problems, swept_keys(config)
+
+
+def check_sweep_dir(config: DictConfig) -> None:
+    """Exit 2 with one line if the sweep's folder cannot be created or written."""
+    if "hydra" not in config:
+        return
+    folder = Path(str(config.hydra.sweep.dir))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        why = error.strerror or type(error).__name__
+        print(
+            f"error: hydra.sweep.dir={str(folder)!r}: cannot create or write it ({why}); "
+            "nothing was run",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
 
 
 def _config_files(

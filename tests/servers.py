@@ -230,10 +230,13 @@ def _create_database(port: int, database: str, timeout: float) -> None:
 
 
 @contextmanager
-def mlflow_server(backend_uri: str, timeout: float = 180) -> Iterator[tuple[str, Path]]:
+def mlflow_server(
+    backend_uri: str, timeout: float = 180, started: list | None = None
+) -> Iterator[tuple[str, Path]]:
     """`mlflow server` over `backend_uri`, proxying artifacts to a temp folder.
 
-    Yields (http://127.0.0.1:PORT, the artifacts folder)."""
+    Yields (http://127.0.0.1:PORT, the artifacts folder); its Popen is appended to `started` (a
+    test that stops the server itself, with `stop_group`)."""
     folder = Path(tempfile.mkdtemp(prefix="ba-mlflow-"))
     artifacts, log = folder / "artifacts", folder / "server.log"
     port = free_port()
@@ -257,6 +260,8 @@ def mlflow_server(backend_uri: str, timeout: float = 180) -> Iterator[tuple[str,
         env=SERVER_ENV,
         cwd=folder,
     )
+    if started is not None:
+        started.append(proc)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: http_ok(f"{url}/health"), "mlflow server", timeout, proc, log)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -260,7 +261,7 @@ def stopped_server() -> Iterator[str]:
     try:
         port = int(proc.stdout.readline())
         proc.send_signal(signal.SIGSTOP)
-        yield f"http://alice:s3cret@127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.send_signal(signal.SIGCONT)
         proc.kill()
@@ -290,7 +291,7 @@ def test_an_unusable_store_fails_within_seconds_naming_the_uri(kind: str, reques
 def test_a_stopped_server_fails_the_job_before_any_compute(
     stopped_server: str, tmp_path: Path
 ) -> None:
-    """A job that would run for hours ends within seconds with one line, password redacted."""
+    """A job that would run for hours ends within seconds with one line."""
     began = time.monotonic()
     proc = run_main(
         "engine=torch",
@@ -310,7 +311,7 @@ def test_a_stopped_server_fails_the_job_before_any_compute(
 
 
 def test_an_absent_server_stops_a_sweep_before_its_parent_run(tmp_path: Path) -> None:
-    uri = f"http://alice:s3cret@127.0.0.1:{free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     proc = run_main(
         "-m",
         "optim=adam,amsgrad",
@@ -341,8 +342,63 @@ def test_a_store_error_while_logging_fails_the_job_loudly(tmp_path: Path) -> Non
             proc.kill()
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
-    (line,) = clean(stderr)
+    kept, line = clean(stderr)  # the arrays computed are kept in the job's folder
+    assert kept == f"kept the run's arrays locally: {tmp_path}/out/trajectory.npz"
     assert line.startswith(f"error: tracking.uri={uri}: store error: ") and run_id in line
+
+
+def test_artifacts_that_cannot_be_written_fail_the_run_in_one_line(tmp_path: Path) -> None:
+    """`mlruns` is a file where the artifact folder must be: the run ends FAILED, one line."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    (tmp_path / "mlruns").write_text("not a folder")
+    proc = run_main(
+        "steps=50",
+        "log.points=5",
+        f"tracking.uri={uri}",
+        f"hydra.run.dir={tmp_path}/o",
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    kept, line = clean(proc.stderr)
+    assert line.startswith("error: artifacts: cannot write") and "mlruns" in line, line
+    assert kept == f"kept the run's arrays locally: {tmp_path}/o/trajectory.npz"
+    ((run,),) = [all_runs(uri)]
+    assert run.info.status == "FAILED" and "error" in run.data.tags
+
+
+def test_a_server_that_dies_mid_job_fails_it_within_the_budget_keeping_the_arrays(
+    tmp_path: Path,
+) -> None:
+    """The server is stopped while the job computes: MLflow's own bounded retries (no second
+    loop around them), then one line naming the store and the local copy of the arrays."""
+    from tests.servers import mlflow_server, stop_group  # noqa: PLC0415
+
+    backend = f"sqlite:///{tmp_path}/server.db"
+    started: list = []
+    with mlflow_server(backend, started=started) as (url, _):
+        proc = start_main(
+            "engine=torch",
+            "steps=400000",
+            "log.points=50",
+            f"tracking.uri={url}",
+            f"hydra.run.dir={tmp_path}/out",
+        )
+        try:
+            wait_until_computing(proc, backend)
+            stop_group(started[0])
+            _, stderr = proc.communicate(timeout=240)  # a hang guard, not a timing assertion
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    lines = clean(stderr)
+    kept = tmp_path / "out" / "trajectory.npz"
+    assert len(lines) == 2 and lines[0] == f"kept the run's arrays locally: {kept}", lines
+    assert lines[1].startswith(f"error: tracking.uri={url}: store error: "), lines
+    with np.load(kept) as arrays:
+        assert arrays["x"].shape[0] == 50 and np.isfinite(arrays["x"]).all()
 
 
 def test_retry_rides_out_a_locked_store_then_fails_loudly(tmp_path: Path) -> None:
@@ -444,37 +500,48 @@ def test_each_run_records_seed_torch_version_and_git_state(store: str) -> None:
 
 @pytest.mark.parametrize("target", ["ui", "server"])
 def test_make_ui_and_server_bind_localhost_unless_told(target: str) -> None:
-    def dry_run(*args: str) -> str:
+    """Only a HOST given on make's command line opens the UI or server beyond loopback: an
+    exported HOST (a shell's or a CI's, set for something else) does not."""
+
+    def dry_run(*args: str, env_host: str | None = None) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "HOST"}
+        if env_host is not None:
+            env["HOST"] = env_host
         return subprocess.run(
             ["make", "-n", target, *args],
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         ).stdout
 
     assert "--host 127.0.0.1" in dry_run()
+    assert "--host 127.0.0.1" in dry_run(env_host="0.0.0.0")
+    assert "0.0.0.0" not in dry_run(env_host="0.0.0.0")
     assert "--host 0.0.0.0" in dry_run("HOST=0.0.0.0")
+    assert "--host 0.0.0.0" in dry_run("HOST=0.0.0.0", env_host="10.0.0.1")
 
 
-def test_a_password_in_the_tracking_uri_is_never_logged_or_printed(tmp_path: Path) -> None:
-    """A real MLflow server behind http://alice:s3cret@...: the sweep's output, the parent's and
-    the child's params, tags, names and artifacts (config.yaml, .hydra/) hold *** instead."""
+def test_credentials_from_the_environment_are_never_logged_or_printed(tmp_path: Path) -> None:
+    """A real MLflow server, credentials through MLFLOW_TRACKING_USERNAME/PASSWORD (the way the
+    refusal of a password in the URI points to): the sweep runs and the password appears in no
+    output, param, tag, name or artifact (config.yaml, .hydra/), nor in any local file."""
     from tests.servers import mlflow_server  # noqa: PLC0415
 
     with mlflow_server(f"sqlite:///{tmp_path}/server.db") as (url, _):
-        uri = url.replace("http://", "http://alice:s3cret@")
+        env = {"MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": "s3cret"}
         proc = run_main(
             "-m",
             "optim=adam",
             "fn=online",
             "steps=50",
             "log.points=5",
-            f"tracking.uri={uri}",
+            f"tracking.uri={url}",
             f"hydra.sweep.dir={tmp_path}/multirun",
+            env=env,
         )
         assert "s3cret" not in proc.stdout + proc.stderr
-        assert "***@127.0.0.1" in proc.stdout  # Hydra's launcher line, redacted
         client = MlflowClient(url)
         runs = all_runs(url)
         assert len(runs) == 2
@@ -482,9 +549,58 @@ def test_a_password_in_the_tracking_uri_is_never_logged_or_printed(tmp_path: Pat
             text = " ".join([run.info.run_name, *run.data.params.values(), *run.data.tags.values()])
             text += artifact_text(client, run.info.run_id, tmp_path / run.info.run_id)
             assert "s3cret" not in text
-        (child,) = [r for r in runs if r.data.tags.get("role") != "sweep"]
-        assert "tracking.uri" not in child.data.params  # the store is where it was logged
-        hydra_files = {a.path for a in client.list_artifacts(child.info.run_id, ".hydra")}
-        assert ".hydra/overrides.yaml" in hydra_files
-        overrides = (tmp_path / child.info.run_id / ".hydra" / "overrides.yaml").read_text()
-        assert "***@127.0.0.1" in overrides
+        assert files_holding(tmp_path / "multirun", "s3cret") == []
+
+
+def files_holding(folder: Path, secret: str) -> list[Path]:
+    """Every file under `folder` whose bytes contain `secret`."""
+    return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+@pytest.mark.parametrize(
+    "uri, secrets",
+    [
+        ("http://alice:Pa55@wordLEAK@127.0.0.1:{port}", ("Pa55", "wordLEAK")),
+        ("https://alice:s3cret@127.0.0.1:{port}/mlflow", ("s3cret",)),
+        ("postgresql://u@127.0.0.1:{port}/db?password=Xs3cret", ("Xs3cret",)),
+        ("mysql://u@127.0.0.1:{port}/db?sslmode=require&client_secret=Ys3cret", ("Ys3cret",)),
+    ],
+)
+@pytest.mark.parametrize("multirun", [False, True])
+def test_a_password_in_the_tracking_uri_is_refused_and_written_nowhere(
+    uri: str, secrets: tuple[str, ...], multirun: bool, tmp_path: Path
+) -> None:
+    """One line saying how to pass it instead, exit 2, no run, and no file Hydra or the project
+    writes (.hydra/*.yaml, multirun.yaml, logs) holds the secret."""
+    uri = uri.format(port=free_port())
+    folder = f"hydra.sweep.dir={tmp_path}/multirun" if multirun else f"hydra.run.dir={tmp_path}/o"
+    proc = run_main(
+        *(["-m", "optim=adam,amsgrad"] if multirun else []),
+        "steps=50",
+        "log.points=5",
+        f"tracking.uri='{uri}'",  # quoted: Hydra's grammar takes no bare = in a value
+        folder,
+        check=False,
+    )
+    (line,) = clean(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert line.startswith("error: tracking.uri=") and "carries a password" in line, line
+    for hint in ("MLFLOW_TRACKING_PASSWORD", "PGPASSWORD", "~/.pgpass"):
+        assert hint in line
+    for secret in secrets:
+        assert secret not in proc.stdout + proc.stderr
+        assert files_holding(tmp_path, secret) == []
+    assert "Launching" not in proc.stdout
+
+
+def test_redact_hides_every_password_form() -> None:
+    assert (
+        tracking.redact("http://alice:Pa55@wordLEAK@host:5000/x") == "http://alice:***@host:5000/x"
+    )
+    assert tracking.redact("postgresql://u@h/db?password=X&sslmode=require") == (
+        "postgresql://u@h/db?password=***&sslmode=require"
+    )
+    assert tracking.redact("at mysql://u@h/db?client_secret=Y now") == (
+        "at mysql://u@h/db?client_secret=*** now"
+    )
+    assert tracking.redact("sqlite:////tmp/a@b/mlflow.db") == "sqlite:////tmp/a@b/mlflow.db"

@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import types
 import typing
 from collections.abc import Iterator
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from hydra.errors import CompactHydraException
@@ -62,6 +64,10 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     if unknown:
         yield from unknown
         return
+    nested = list(_nested_targets(tree))
+    if nested:
+        yield from nested
+        return
     try:  # the types of the schema, for any DictConfig (a composed one already has them)
         OmegaConf.merge(OmegaConf.structured(schema.Config), cfg)
     except OmegaConfBaseException as error:
@@ -70,8 +76,10 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     yield from _top_level(tree)
     yield from _optim(tree)
     if tree.get("task") is None:  # a task trains a model: fn and projection are not read
-        yield from _fn(tree)
-        yield from _projection(tree)
+        bad = [*_fn(tree), *_projection(tree)]
+        yield from bad
+        if not bad:
+            yield from _engine_limits(tree)
     yield from _task(tree)
     yield from _tracking(tree)
 
@@ -84,7 +92,7 @@ def _top_level(tree: dict) -> Iterator[str]:
     yield from _choice(tree, "engine", schema.Engine)
     node = tree.get("schedule")
     yield from _choice(node if isinstance(node, dict) else {}, "name", schema.Schedule, "schedule.")
-    yield from _integer(tree, "steps", minimum=1)
+    yield from _integer(tree, "steps", minimum=1, maximum=INT64_MAX)
     yield from _integer(tree, "replicates", minimum=1)
     yield from _integer(tree, "seed", minimum=0)
     yield from _number(tree, "x0")
@@ -93,6 +101,77 @@ def _top_level(tree: dict) -> Iterator[str]:
         yield f"log.points={_show(points)}: must be an integer >= 2"
     elif _is_int(steps) and points > steps:
         yield f"log.points={points}: must be <= steps={steps} (there are only {steps} steps)"
+
+
+INT64_MAX = 2**63 - 1
+GENERATOR_BYTES = 8 << 10  # a replicate's torch.Generator (mt19937 state) and its Python object
+
+
+def _engine_limits(tree: dict) -> Iterator[str]:
+    """What the engines need of valid values: x0 in F, every gradient finite in the run's dtype,
+    every replicate's buffers in the machine's available memory."""
+    import torch  # noqa: PLC0415
+
+    fn = get_object(tree["fn"]["_target_"])(**_kwargs(tree["fn"]))
+    projection = get_object(tree["projection"]["_target_"])(**_kwargs(tree["projection"]))
+    low, high = projection.bounds
+    if not (math.isfinite(low) and math.isfinite(high)):
+        low, high = fn.domain  # as RunSpec.comparator_bounds
+    x0 = tree.get("x0")
+    if _is_number(x0) and not low <= x0 <= high:
+        yield (
+            f"x0={_show(x0)}: must be in F = [{low:g}, {high:g}] (the projection's set; with "
+            "projection=none, the fn's domain)"
+        )
+    dtype = torch.float32 if tree.get("dtype") == "float32" else torch.float64
+    largest = torch.finfo(dtype).max
+    bound = fn.gradient_bound(low, high)
+    if bound is not None and not bound < largest:
+        yield (
+            f"fn: its gradient reaches {bound:.3g}, beyond the largest {tree.get('dtype')} "
+            f"({largest:.3g}) (lower fn's values, or dtype=float64)"
+        )
+    elif bound is not None and _is_int(tree.get("steps")) and not bound * tree["steps"] < 1e307:
+        yield (
+            f"fn: its gradient {bound:.3g} summed over steps={tree['steps']} overflows the "
+            "float64 regret (lower fn's values or steps)"
+        )
+    yield from _memory(tree, dtype.itemsize)
+
+
+def replicate_bytes(itemsize: int, log_points: int) -> int:
+    """Bytes a replicate takes in the engines: per CHUNK steps its float64 coefficients a and b,
+    its uniform or normal draws and their stacked copy, its iterates and their cast in the run's
+    dtype; its logged x and regret (float64, twice: the engine's and the result's);
+    its generator."""
+    from src.problems.functions import CHUNK  # noqa: PLC0415
+
+    return CHUNK * (4 * 8 + 2 * itemsize) + log_points * 4 * 8 + GENERATOR_BYTES
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _memory(tree: dict, itemsize: int) -> Iterator[str]:
+    replicates, points = tree.get("replicates"), tree["log"].get("points")
+    available = available_memory()
+    if not (_is_int(replicates) and _is_int(points)) or available is None:
+        return
+    each = replicate_bytes(itemsize, points)
+    if replicates * each > available:
+        yield (
+            f"replicates={replicates}: needs about {replicates * each / 2**30:.1f} GiB "
+            f"({each / 2**20:.1f} MiB a replicate), more than the {available / 2**30:.1f} GiB "
+            f"this machine has available; at most {available // each} here"
+        )
 
 
 def _tracking(tree: dict) -> Iterator[str]:
@@ -107,9 +186,47 @@ def _tracking(tree: dict) -> Iterator[str]:
         if not isinstance(value, str) or not value.strip():
             shown = redact(value) if isinstance(value, str) else _show(value)
             yield f"tracking.{key}={shown!r}: must be a non-empty string"
+    why = uri_password_error(tracking.get("uri"))
+    if why:
+        yield why
+
+
+def uri_password_error(uri: Any) -> str | None:
+    """One line if `uri` carries a password (it would land in Hydra's files, logs and the store),
+    saying how to pass it instead; None otherwise."""
+    from src.tracking.store import carries_password, redact  # noqa: PLC0415
+
+    if not isinstance(uri, str) or not carries_password(uri):
+        return None
+    return (
+        f"tracking.uri={redact(uri)!r}: carries a password; pass it through the environment "
+        "instead: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an MLflow server, "
+        "PGPASSWORD or ~/.pgpass for PostgreSQL (MySQL: an option file)"
+    )
 
 
 # ------------------------------------------------------------------------------------ groups
+
+TARGET_NODES = ("optim", "fn", "projection", "data", "task.model")  # the only ones instantiated
+
+
+def _nested_targets(node: Any, path: str = "") -> Iterator[str]:
+    """Every `_target_` that is not a group's own (TARGET_NODES), at any depth: Hydra would
+    instantiate it (import and call anything), so it is refused before anything runs."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            name = f"{path}.{key}" if path else str(key)
+            if key == "_target_" and path not in TARGET_NODES:
+                yield (
+                    f"{name}={_show(value)}: only a group's own _target_ is allowed "
+                    f"({', '.join(k + '._target_' for k in TARGET_NODES)}); no config may "
+                    "name code to call"
+                )
+            else:
+                yield from _nested_targets(value, name)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _nested_targets(value, f"{path}[{i}]")
 
 
 def _optim(tree: dict) -> Iterator[str]:
@@ -118,6 +235,19 @@ def _optim(tree: dict) -> Iterator[str]:
     node = tree.get("optim")
     target = yield from _target(node, "optim", torch.optim.Optimizer, "a torch.optim optimizer")
     if target is None:
+        return
+    closure = inspect.signature(target.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        yield (
+            f"optim._target_={_show(node['_target_'])}: needs a closure that re-evaluates the "
+            "loss at each step; the engines give one gradient a step (use a first-order optimizer)"
+        )
+        return
+    if issubclass(target, torch.optim.SparseAdam):
+        yield (
+            f"optim._target_={_show(node['_target_'])}: needs sparse gradients; the engines give "
+            "dense ones (use torch.optim.Adam)"
+        )
         return
     if node.get("_partial_") is not True:
         yield (
@@ -171,7 +301,7 @@ def _fn(tree: dict) -> Iterator[str]:
     if "p" in node:
         yield from _number(node, "p", "fn.", minimum=0.0, maximum=1.0)
     if "period" in node:
-        yield from _integer(node, "period", "fn.", minimum=1)
+        yield from _integer(node, "period", "fn.", minimum=1, maximum=INT64_MAX)
     for key in ("curvature", "noise"):  # b_t = curvature >= 0 keeps f_t convex; noise is a scale
         if key in node:
             yield from _number(node, key, "fn.", minimum=0.0)
@@ -343,10 +473,28 @@ def _arguments(node: dict, group: str, target: type, skip: tuple[str, ...] = ())
                 f"{group}.{key}={_show(value)}: not an argument of {node['_target_']} "
                 f"(its arguments: {', '.join(params)})"
             )
+        elif _is_bool_option(params[key], hints.get(key)) and not (
+            isinstance(value, bool) or (value is None and params[key].default is None)
+        ):
+            yield f"{group}.{key}={_show(value)}: must be true or false"
         elif hints.get(key) is int and not _is_int(value):
             yield f"{group}.{key}={_show(value)}: must be an integer"
         elif hints.get(key) is float and not _is_number(value):
             yield f"{group}.{key}={_show(value)}: must be a number"
+        elif hints.get(key) is float and isinstance(value, float) and not math.isfinite(value):
+            yield f"{group}.{key}={_show(value)}: must be a finite number"
+
+
+def _is_bool_option(param: inspect.Parameter, hint: Any) -> bool:
+    """An argument annotated bool (or bool | None) or whose default is a bool."""
+    return (
+        hint is bool
+        or (
+            typing.get_origin(hint) in (typing.Union, types.UnionType)
+            and bool in typing.get_args(hint)
+        )
+        or isinstance(param.default, bool)
+    )
 
 
 def _builds(group: str, build: Any) -> Iterator[str]:
@@ -372,9 +520,19 @@ def _choice(node: dict, key: str, kind: type[Enum], prefix: str = "") -> Iterato
         yield f"{prefix}{key}={_show(value)}: must be one of {allowed}"
 
 
-def _integer(node: dict, key: str, prefix: str = "", minimum: int | None = None) -> Iterator[str]:
+def _integer(
+    node: dict,
+    key: str,
+    prefix: str = "",
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> Iterator[str]:
     value = node.get(key)
-    if not _is_int(value) or (minimum is not None and value < minimum):
+    low = _is_int(value) and minimum is not None and value < minimum
+    high = _is_int(value) and maximum is not None and value > maximum
+    if high:
+        yield f"{prefix}{key}={_show(value)}: must be an integer <= {maximum} (int64)"
+    elif not _is_int(value) or low:
         yield f"{prefix}{key}={_show(value)}: must be an integer" + (
             f" >= {minimum}" if minimum is not None else ""
         )

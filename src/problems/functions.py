@@ -67,6 +67,11 @@ class OnlineFunction:
         """argmin over [low, high] of the expected (or long-run average) loss."""
         raise NotImplementedError
 
+    def gradient_bound(self, low: float, high: float) -> float | None:
+        """An upper bound of |∇f_t(x)| = |a_t + b_t·x| over x in [low, high] and every t (None if
+        unknown): the run's dtype must hold it (`src.config.checks`)."""
+        return None
+
 
 def _linear_optimum(mean_slope: float, low: float, high: float) -> float:
     return low if mean_slope > 0 else high
@@ -90,6 +95,10 @@ class Periodic(OnlineFunction):
         mean = self.scale * (self.C - (self.period - 1)) / self.period
         return _linear_optimum(mean, low, high)
 
+    def gradient_bound(self, low: float, high: float) -> float:
+        """|a_t| ≤ |scale|·max(|C|, 1)."""
+        return abs(self.scale) * max(abs(self.C), 1.0)
+
 
 class Bernoulli(OnlineFunction):
     """f_t(x) = scale·(C·x with probability p, else −x), drawn independently each step.
@@ -110,6 +119,10 @@ class Bernoulli(OnlineFunction):
     def expected_optimum(self, low: float, high: float) -> float:
         mean = self.scale * (self.p * self.C - (1 - self.p))
         return _linear_optimum(mean, low, high)
+
+    def gradient_bound(self, low: float, high: float) -> float:
+        """|a_t| ≤ |scale|·max(|C|, 1)."""
+        return abs(self.scale) * max(abs(self.C), 1.0)
 
 
 def theorem3_probability(C: float, delta: float) -> float:
@@ -144,3 +157,9 @@ class NoisyQuadratic(OnlineFunction):
 
     def expected_optimum(self, low: float, high: float) -> float:
         return min(max(self.center, low), high)
+
+    def gradient_bound(self, low: float, high: float) -> float:
+        """|curvature·(x − c_t)| ≤ curvature·(max|x| + |center| + 8·noise) (|ξ_t| > 8 has
+        probability 1e-15 a step)."""
+        reach = max(abs(low), abs(high))
+        return abs(self.curvature) * (reach + abs(self.center) + 8.0 * abs(self.noise))

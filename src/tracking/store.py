@@ -1,8 +1,9 @@
 """MLflow tracking through `MlflowClient`: runs, params, metric histories, artifacts, status.
 
-Knows nothing of optimizers or problems: it logs dictionaries and arrays it is given. Every store
-call is retried with backoff on transient errors (SQLite's "database is locked", a server's 5xx),
-then fails loudly, so a metric history never has a silent gap.
+Knows nothing of optimizers or problems: it logs dictionaries and arrays it is given. A SQLite
+store's "database is locked" is waited out with backoff; a server's transient errors are retried by
+MLflow itself within one bounded budget (`HTTP_BUDGET`, under 30 s a call); then the call fails
+loudly, so a metric history never has a silent gap.
 """
 
 from __future__ import annotations
@@ -40,40 +41,72 @@ class StoreError(RuntimeError):
     """The tracking store cannot be used; the message names the (redacted) URI."""
 
 
-def redact(uri: str) -> str:
-    """The URI with any password replaced by ***."""
-    return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", uri)
+SECRET_KEYS = r"[^\s=&;#?'\"]*(?:password|passwd|pwd|secret|token)[^\s=&;#?'\"]*"
+_USERINFO_PASSWORD = re.compile(r"(//[^/:@?#\s'\"]*:)[^/?#\s'\"]*@")  # up to the LAST @ of the host
+_QUERY_SECRET = re.compile(rf"([?&;]{SECRET_KEYS}=)[^&;#\s'\"]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` (a URI, or any text holding one) with every password replaced by ***: a userinfo
+    password (`//user:PASSWORD@host`, however many @ it holds: the host follows the last one)
+    and any query parameter named like a secret (`password=`, `client_secret=`, `token=`, ...)."""
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", text))
+
+
+def carries_password(uri: str) -> bool:
+    """Whether the URI holds a password (redact would change it)."""
+    return redact(uri) != uri
+
+
+# A server's requests: MLflow's own retries, bounded (its defaults retry for 14+ minutes). Worst
+# case a call: (1 + MAX_RETRIES) × TIMEOUT + backoff 0 + 2 + 4 s + jitter ≤ 4 × 5 + 6 + 1.5 =
+# 27.5 s, the one retry budget: `retry` below adds no loop around it (it only waits out SQLite's
+# lock). A user's own values in the environment win.
+HTTP_BUDGET = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+}
+for _name, _value in HTTP_BUDGET.items():
+    os.environ.setdefault(_name, _value)
+_unreachable: list[str] = []  # a server that exhausted the budget once: no call waits again
 
 
 def retry(call: Callable[[], T], attempts: int = 6, first_wait: float = 0.2) -> T:
-    """call() retried with exponential backoff on errors a store may recover from."""
+    """call() retried with exponential backoff while a SQLite store says "database is locked"
+    (or busy); any other error is raised at once. A server's transient errors are retried by
+    MLflow itself within `HTTP_BUDGET`; once a server has not answered within it, every later call
+    of this process fails at once with StoreError (the run's clean-up must not wait again)."""
+    if _unreachable:
+        raise StoreError(_unreachable[0])
     for attempt in range(attempts):
         try:
             return call()
         except (MlflowException, sqlite3.OperationalError, ConnectionError, OSError) as error:
-            if attempt == attempts - 1 or not _transient(error):
+            if _gone(error):
+                _unreachable.append(f"server not answering: {_first_line(error)[:200]}")
+                raise
+            if attempt == attempts - 1 or not _locked(error):
                 raise
             time.sleep(first_wait * 2**attempt)
     raise AssertionError("unreachable")
 
 
-def _transient(error: Exception) -> bool:
+def _locked(error: Exception) -> bool:
     text = str(error).lower()
-    return any(
-        s in text
-        for s in (
-            "locked",
-            "busy",
-            "timeout",
-            "timed out",
-            "temporarily",
-            "connection",
-            "503",
-            "502",
-            "500",
-            "too many",
-        )
-    )
+    return "database is locked" in text or "database is busy" in text
+
+
+def _gone(error: Exception) -> bool:
+    """A server that MLflow's own retries gave up on (refused, reset, timed out)."""
+    text = str(error)
+    return "Max retries exceeded" in text or "API request to" in text and "failed" in text
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def check_store(uri: str, timeout: float = 3.0) -> None:

@@ -253,6 +253,9 @@ class SweepRun(Callback):
         try:
             client, experiment = store.connect(*self._store)
             if client.get_run(run_id).info.status == "RUNNING":
+                # a job whose process was killed under it (submitit's local controller kills its
+                # job on Ctrl-C) left its run RUNNING: KILLED, owner gone
+                store.reap_stale_runs(client, experiment)
                 status = sweep_status(client, experiment, run_id)
                 store.end_run(client, run_id, "KILLED" if status == "KILLED" else "FAILED")
         except Exception as error:  # noqa: BLE001  (at exit: report, never raise)

@@ -196,6 +196,7 @@ def in_range(draw: st.DrawFn) -> list[str]:
     """Overrides with every value inside its allowed range."""
     steps = draw(st.integers(2, 60))
     low = draw(st.floats(-5.0, 4.0))
+    high = low + draw(st.floats(0.01, 5.0))
     fn = draw(st.sampled_from(["online", "stochastic"]))
     fn_value = (
         f"fn.period={draw(st.integers(1, 200))}"
@@ -214,7 +215,8 @@ def in_range(draw: st.DrawFn) -> list[str]:
         f"fn={fn}",
         fn_value,
         f"projection.low={low!r}",
-        f"projection.high={low + draw(st.floats(0.01, 5.0))!r}",
+        f"projection.high={high!r}",
+        f"x0={draw(st.floats(low, high))!r}",  # x_1 in F
         f"dtype={draw(st.sampled_from(['float32', 'float64']))}",
         f"engine={draw(st.sampled_from(['auto', 'torch', 'fast']))}",
     ]
@@ -349,3 +351,115 @@ def test_shipped_targets_point_only_at_torch_optim_and_the_project() -> None:
     for path in files:
         for target in targets(yaml.safe_load(path.read_text())):
             assert target.startswith(("torch.optim.", "src.")), f"{path}: _target_ {target}"
+
+
+# ------------------------------------------------------------------------------ code in config
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("optim.amsgrad={_target_:shutil.copy,src:a,dst:b}", "optim.amsgrad._target_"),
+        ("+optim.extra={deep:{_target_:os.getcwd}}", "optim.extra.deep._target_"),
+        ("+fn.deep={_target_:os.getcwd}", "fn.deep._target_"),
+        ("+projection.deep=[{_target_:os.getcwd}]", "projection.deep[0]._target_"),
+    ],
+)
+def test_a_nested_target_is_refused_at_any_depth(override: str, key: str) -> None:
+    message = error_of(override, *SMALL)
+    assert message.startswith(f"{key}=") and "only a group's own _target_" in message, message
+
+
+@pytest.mark.parametrize("value", ["no", "yes", "1", "0", "'false'"])
+def test_bool_options_must_be_bools(value: str) -> None:
+    message = error_of(f"optim.amsgrad={value}", *SMALL)
+    assert message.startswith("optim.amsgrad=") and "must be true or false" in message, message
+
+
+def test_config_that_runs_code_runs_nothing_in_a_real_process(store: str, tmp_path: Path) -> None:
+    """`shutil.copy` named inside an optimizer option is refused before anything runs: the copy
+    is never made, no run exists, exit 2 with one line."""
+    source, target = tmp_path / "secret.txt", tmp_path / "copied.txt"
+    source.write_text("secret")
+    proc = run_main(
+        f"optim.amsgrad={{_target_:shutil.copy,src:'{source}',dst:'{target}'}}",
+        *SMALL,
+        f"tracking.uri={store}",
+        f"hydra.run.dir={tmp_path}/out",
+        check=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: optim.amsgrad._target_="), lines
+    assert not target.exists()
+    assert runs_in(store) == []
+
+
+def test_the_job_instantiates_only_a_groups_own_target(tmp_path: Path) -> None:
+    """Past the checks (called directly), building the optimizer still calls nothing nested."""
+    source, target = tmp_path / "secret.txt", tmp_path / "copied.txt"
+    source.write_text("secret")
+    cfg = make_cfg(f"optim.amsgrad={{_target_:shutil.copy,src:'{source}',dst:'{target}'}}")
+    factory = optimizer_factory(cfg)
+    assert not target.exists() and factory.keywords["amsgrad"]["_target_"] == "shutil.copy"
+
+
+# ------------------------------------------------------------------------------ engine limits
+
+
+@pytest.mark.parametrize(
+    "overrides, start",
+    [
+        (("fn.C=inf",), "fn.C=inf: must be a finite number"),
+        (("fn.C=1.1e299",), "fn: its gradient reaches"),
+        (("fn.scale=1e38", "fn.C=101"), "fn: its gradient reaches"),
+        (("fn=noisy_quadratic", "fn.curvature=1e37", "fn.noise=10"), "fn: its gradient reaches"),
+        (("fn.period=9223372036854775808",), "fn.period=9223372036854775808: must be an integer"),
+        (("steps=9223372036854775808",), "steps=9223372036854775808: must be an integer"),
+        (
+            ("optim._target_=torch.optim.LBFGS", "~optim.betas", "~optim.eps", "~optim.amsgrad"),
+            "optim._target_='torch.optim.LBFGS': needs a closure",
+        ),
+        (
+            ("optim._target_=torch.optim.SparseAdam", "~optim.amsgrad"),
+            "optim._target_='torch.optim.SparseAdam': needs sparse gradients",
+        ),
+        (("x0=2",), "x0=2.0: must be in F = [-1, 1]"),
+        (("x0=-1.5", "projection=none"), "x0=-1.5: must be in F = [-1, 1]"),
+        (("x0=3", "projection=ball", "projection.radius=2"), "x0=3.0: must be in F = [-2, 2]"),
+        (("replicates=10000000",), "replicates=10000000: needs about"),
+    ],
+)
+def test_values_the_engines_cannot_take_are_refused(overrides: tuple, start: str) -> None:
+    message = error_of(*SMALL, *overrides)
+    assert message.startswith(start), message
+
+
+def test_valid_edges_still_pass() -> None:
+    validate(make_cfg("x0=1", *SMALL))
+    validate(make_cfg("x0=-1", "projection=none", "dtype=float64", "fn.C=1e300", *SMALL))
+    validate(make_cfg("replicates=64", *SMALL))
+
+
+def test_refused_values_leave_no_run_in_a_real_process(store: str, tmp_path: Path) -> None:
+    proc = run_main(
+        "fn.C=1.1e299", *SMALL, f"tracking.uri={store}", f"hydra.run.dir={tmp_path}/o", check=False
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "fn: its gradient" in lines[0], lines
+    assert runs_in(store) == []
+
+
+def test_an_unusable_sweep_folder_fails_before_the_parent_run(store: str) -> None:
+    proc = run_main(
+        "-m",
+        "fn=online,stochastic",
+        *SMALL,
+        f"tracking.uri={store}",
+        "hydra.sweep.dir=/proc/x",
+        check=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: hydra.sweep.dir='/proc/x': "), lines
+    assert runs_in(store) == []
