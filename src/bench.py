@@ -3,7 +3,7 @@
 Measures (Adam with amsgrad=True, lr 0.001, betas (0.9, 0.99), x clamped to [−1, 1]):
   1. the seed tutorial's torchbearer `Trial` loop (short run, extrapolated; the `bench` extra),
   2. a plain autograd + torch.optim loop (what one writes by hand),
-  3. the project's reference engine (`runner.run_torch`),
+  3. the project's reference engine (`src.engines.torch_loop.run`),
   4. the fast engine with R = 1 and R = 100 replicates,
 then the wall time of the default sweep (4 × 6,000,000 steps, Python start, imports and MLflow
 logging included) in a subprocess. Prints a Markdown table; ratios are against the plain loop.
@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from src import PROJECT_ROOT
-from src.engines.fast import run_fast, settings
-from src.engines.torch_loop import RunSpec, run_torch
+from src.engines.fast import run_fast, variant
+from src.engines.torch_loop import RunSpec
+from src.engines.torch_loop import run as run_torch
 from src.problems.functions import Periodic
 from src.problems.projections import Box
 
@@ -96,20 +97,8 @@ def spec(steps: int, replicates: int = 1) -> RunSpec:
 
 
 def fast_variant():  # noqa: ANN201
-    from omegaconf import OmegaConf
-
-    return settings(
-        OmegaConf.create(
-            {
-                "optim": {
-                    "_target_": "torch.optim.Adam",
-                    "lr": LR,
-                    "betas": list(BETAS),
-                    "amsgrad": True,
-                }
-            }
-        )
-    )
+    """The fast engine's AMSGrad (torch.optim.Adam, amsgrad=True) at the bench's lr and betas."""
+    return variant(make_adam([torch.zeros(1, requires_grad=True)]))
 
 
 def timed(run: Callable[[], object]) -> float:
