@@ -41,6 +41,20 @@ def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/mlflow.db"
 
 
+def start_main(*args: str, env: dict | None = None, group: bool = False) -> subprocess.Popen:
+    """`python -m src.main ARGS` in the background, its output in pipes (in a process group of
+    its own if `group`, as a terminal's Ctrl-C would reach it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "src.main", *args],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+        start_new_session=group,
+    )
+
+
 def run_main(
     *args: str, timeout: float = 600, env: dict | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:

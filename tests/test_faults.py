@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from src import PROJECT_ROOT
 from src.job import run_job
 from src.tracking import store as tracking
-from tests.conftest import make_cfg, run_main
+from tests.conftest import make_cfg, run_main, start_main
 from tests.servers import free_port
 
 SECRET_ENV = "BREAKING_ADAM_TEST_SECRET"
@@ -44,18 +44,6 @@ def children_and_parent(uri: str) -> tuple[list, list]:
     return (
         [r for r in runs if r.data.tags.get("role") != "sweep"],
         [r for r in runs if r.data.tags.get("role") == "sweep"],
-    )
-
-
-def start_main(*args: str, env: dict | None = None) -> subprocess.Popen:
-    """`python -m src.main ARGS` started in the background (its output in pipes)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "src.main", *args],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
     )
 
 

@@ -17,25 +17,12 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from src import PROJECT_ROOT
 from src.tracking import store
 from tests import servers
+from tests.conftest import start_main
 from tests.tracking.test_scaling import sweeps
 
 POINTS = 50
-
-
-def start(*args: str, env: dict | None = None, group: bool = False) -> subprocess.Popen:
-    """`python -m src.main ARGS` in the background (in its own process group if `group`)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "src.main", *args],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
-        start_new_session=group,
-    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
@@ -67,7 +54,7 @@ def running_runs(uri: str, experiment: str, count: int, timeout: float = 300) ->
 def three_sweeps_at_once(uri: str, experiment: str) -> list[Path]:
     """Three sweeps started together, with the default sweep folder, seeds 1, 2, 3."""
     procs = [
-        start(
+        start_main(
             "-m",
             "optim=adam,amsgrad",
             "fn=online",
@@ -133,7 +120,7 @@ def test_three_sweeps_started_together_on_a_server(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_runs_of_a_hard_killed_sweep_are_marked_killed_by_the_next_sweep(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = start(
+    proc = start_main(
         "-m",
         "optim=adam,amsgrad",
         "fn=online",
@@ -149,7 +136,7 @@ def test_runs_of_a_hard_killed_sweep_are_marked_killed_by_the_next_sweep(tmp_pat
     client = MlflowClient(uri)
     assert client.get_run(victim.info.run_id).info.status == "RUNNING"  # what MLflow is left with
     code, err = finish(
-        start(
+        start_main(
             "-m",
             "optim=adam",
             "fn=online",
@@ -199,7 +186,7 @@ def test_interrupting_a_parallel_sweep_kills_every_run_with_its_trajectory(
         if launcher == "joblib"
         else ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10")
     )
-    proc = start(
+    proc = start_main(
         "-m",
         *options,
         "optim=adam,amsgrad",
