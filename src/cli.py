@@ -35,7 +35,8 @@ from hydra.types import RunMode
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
-from src.config.checks import ConfigError, uri_password_error
+from src.config.checks import ConfigError
+from src.config.tracking_checks import uri_password_error
 from src.job import JobFailed, default_name, run_job
 from src.tracking import store as tracking
 from src.tracking.sweep import JobFailure, full_error, interrupted, parent_run_id, swept_keys
