@@ -107,8 +107,9 @@ def timed(run: Callable[[], object]) -> float:
     return time.perf_counter() - began
 
 
-def default_sweep_seconds() -> float:
-    """Wall time of `python -m src.main -m` (the paper's four 6M-step jobs) into a temp store."""
+def default_sweep_seconds(*overrides: str) -> float:
+    """Wall time of `python -m src.main -m` (the paper's four 6M-step jobs, or what `overrides`
+    ask) into a temp store."""
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
         subprocess.run(
@@ -119,6 +120,7 @@ def default_sweep_seconds() -> float:
                 "-m",
                 f"hydra.sweep.dir={folder}/m",
                 f"tracking.uri=sqlite:///{folder}/mlflow.db",
+                *overrides,
             ],
             cwd=PROJECT_ROOT,
             check=True,
@@ -148,6 +150,7 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=20_000, help="steps of the slow loops")
     parser.add_argument("--long", type=int, default=6_000_000, help="steps of the fast engine")
     parser.add_argument("--no-sweep", action="store_true", help="skip the default-sweep timing")
+    parser.add_argument("--search-trials", type=int, default=20, help="trials of the timed search")
     args = parser.parse_args()
     torch.set_num_threads(1)
     run_fast(spec(1000), fast_variant())  # load (or compile) the kernel once, outside timings
@@ -201,7 +204,17 @@ def main() -> None:
             f"the {'tutorial' if rows[0][3] else 'plain'} loop would take "
             f"{4 * 6e6 * per_step / 60:,.0f} min ({4 * 6e6 * per_step / wall:,.0f}× longer)."
         )
+        print_search(args.search_trials)
     np.set_printoptions()
+
+
+def print_search(trials: int) -> None:
+    """Wall time of `+search=break_adam` cut to `trials` trials (each 2 runs of 10⁶ steps)."""
+    wall = default_sweep_seconds("+search=break_adam", f"hydra.sweeper.n_trials={trials}")
+    print(
+        f"Counterexample search (+search=break_adam, {trials} trials × 2 runs × 1,000,000 steps, "
+        f"MLflow included): {wall:.1f} s wall, {wall / trials:.2f} s a trial."
+    )
 
 
 if __name__ == "__main__":

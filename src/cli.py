@@ -19,6 +19,7 @@ and `src.tracking.sweep.SweepRun` prints one line per failed job at the end and 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -37,7 +38,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config.checks import ConfigError
 from src.config.tracking_checks import uri_password_error
-from src.job import JobFailed, default_name, run_job
+from src.job import JobFailed, check, default_name, run_job
+from src.search.objective import search_trial
 from src.tracking import store as tracking
 from src.tracking.sweep import JobFailure, full_error, interrupted, parent_run_id, swept_keys
 
@@ -61,15 +63,21 @@ def job(cfg: DictConfig) -> Any:
     _stop_on_sigterm()
     if multirun and interrupted(hc.sweep.dir):
         raise KeyboardInterrupt  # the sweep was stopped before this job started: no run
+    run = functools.partial(
+        run_job,
+        parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
+        hydra_dir=Path(hc.runtime.output_dir),
+        job_number=hc.job.num if multirun else None,
+    )
     try:
-        return run_job(
-            cfg,
-            parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
-            run_name=name,
-            hydra_dir=Path(hc.runtime.output_dir),
-            choices=choices,
-            job_number=hc.job.num if multirun else None,
-        )
+        if cfg.get("search") is not None:  # a search trial: its sweeper gets the objective
+            check(cfg)  # the trial's and its reference's values, before either runs
+            reference = next(
+                (str(v) for k, v in hc.runtime.choices.items() if k.endswith("@search.reference")),
+                None,
+            )
+            return search_trial(cfg, run, name, choices, reference)
+        return run(cfg, run_name=name, choices=choices)
     except (ConfigError, JobFailed, *STORE_ERRORS) as error:
         if full_error():
             raise

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src import PROJECT_ROOT
 from src.config.checks import ConfigError, validate
-from src.config.jobs import job_configs, swept_keys
+from src.config.jobs import job_configs, sweep_overrides, swept_keys
 from src.config.schema import TASK_IGNORES, DType, Engine, Schedule
 from src.engines import fast as fast_engine
 from src.engines import torch_loop
@@ -327,6 +327,7 @@ def default_name(
         if key in groups or key.startswith(("hydra", "tracking.")):
             continue
         value = choices.get(key, OmegaConf.select(cfg, key, default="?"))
+        value = f"{value:.4g}" if isinstance(value, float) else value  # a searched C: 554.7
         parts.append(f"{key.removeprefix('optim.')}={value}")
     return " · ".join(parts)
 
@@ -408,6 +409,8 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
                     f"{label}: repeats {same}: a task ignores {', '.join(TASK_IGNORES)}; "
                     "sweep none of them (e.g. pin fn=online)"
                 )
+    if sweep_overrides(config) is None:  # a search: the trials it plans (0: unknown, a bisection)
+        jobs = 0 if problems else int(OmegaConf.select(config, "hydra.sweeper.n_trials") or 0)
     return jobs, problems, swept_keys(config)
 
 

@@ -33,6 +33,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "config": ("mlflow", "src.engines", "src.job", "src.cli", "src.report"),
     "report": ("src.engines", "src.job", "src.cli", "src.config"),
+    "search": ("torch", "src.engines", "src.job", "src.cli", "src.config"),
 }
 
 

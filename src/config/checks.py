@@ -92,6 +92,7 @@ def problems(cfg: DictConfig) -> Iterator[str]:
         if not bad:
             yield from engine_limits(tree)
     yield from task_problems(tree)
+    yield from _search(tree)
     yield from tracking_problems(tree)
 
 
@@ -224,3 +225,16 @@ def _projection(tree: dict) -> Iterator[str]:
                 "need numbers with low < high"
             )
     yield from builds("projection", lambda: target(**init_kwargs(node)))
+
+
+def _search(tree: dict) -> Iterator[str]:
+    """A search trial's objective, and its reference optimizer checked as `optim` is."""
+    node = tree.get("search")
+    if node is None:
+        return
+    if tree.get("task") is not None:
+        yield "search: a search runs the synthetic fn problems, not a task (drop task)"
+    yield from choice(node, "objective", schema.Objective, "search.")
+    if node.get("reference") is not None:
+        for line in _optim({**tree, "optim": node["reference"]}):
+            yield f"search.reference{line.removeprefix('optim')}" if line[:5] == "optim" else line

@@ -40,8 +40,13 @@ def swept_keys(config: DictConfig) -> list[str]:
     """The keys whose value differs between the jobs of the sweep (a search's search space for
     another sweeper), in the order given."""
     jobs = sweep_overrides(config)
-    if jobs is None:
-        return [str(k) for k in (config.hydra.sweeper.get("params") or {})]
+    if jobs is None:  # another sweeper: the keys it picks values for (a range, a choice)
+        params = config.hydra.sweeper.get("params") or {}
+        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+        bisected = config.hydra.sweeper.get("key")  # a bisection's one key
+        return [o.get_key_element() for o in parsed if o.is_sweep_override()] + (
+            [str(bisected)] if bisected else []
+        )
     values: dict[str, set[str]] = {}
     for job in jobs:
         for override in job:

@@ -59,6 +59,13 @@ class Schedule(str, Enum):
     inv_sqrt = "inv_sqrt"
 
 
+class Objective(str, Enum):
+    """What a search trial returns to its sweeper (`src.problems.regret.RunResult.scale_free`)."""
+
+    final_distance = "final_distance"
+    final_avg_regret_norm = "final_avg_regret_norm"
+
+
 @dataclass
 class OptimSchema(dict[str, Any]):
     """Any `torch.optim` optimizer, as a partial over its parameters; other keys are its kwargs."""
@@ -127,6 +134,16 @@ class TrackingSchema(dict[str, Any]):
 
 
 @dataclass
+class SearchSchema:
+    """A search trial (conf/search/*.yaml, `src.search`): the final metric returned to the sweeper
+    (an Objective), and optionally a reference optimizer run on the same problem, whose objective
+    is subtracted (large only where the searched optimizer fails and the reference does not)."""
+
+    objective: str = Objective.final_distance.value  # an Objective: checked by src.config.checks
+    reference: OptimSchema | None = None
+
+
+@dataclass
 class Config:
     """The top level: every key a job reads. Values come from conf/config.yaml."""
 
@@ -136,6 +153,7 @@ class Config:
     schedule: ScheduleSchema = field(default_factory=ScheduleSchema)
     task: TaskSchema | None = None  # null: the synthetic problem (fn, projection)
     data: DataSchema | None = None  # the task's dataset
+    search: SearchSchema | None = None  # a search trial (conf/search/); null: an ordinary job
     steps: int = MISSING
     seed: int = 0
     replicates: int = 1

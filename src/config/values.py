@@ -22,7 +22,14 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 INT64_MAX = 2**63 - 1
 
-TARGET_NODES = ("optim", "fn", "projection", "data", "task.model")  # the only ones instantiated
+TARGET_NODES = (
+    "optim",
+    "fn",
+    "projection",
+    "data",
+    "task.model",
+    "search.reference",
+)  # the only ones instantiated
 
 
 def nested_targets(node: Any, path: str = "") -> Iterator[str]:

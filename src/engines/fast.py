@@ -43,6 +43,7 @@ from src.problems.regret import (
     INTERRUPTED,
     RunResult,
     best_fixed_loss,
+    best_fixed_point,
     log_grid,
     tail_start,
     tail_stats,
@@ -332,7 +333,11 @@ def run_fast(
         steps = np.append(steps, done)
         xs = np.vstack([xs, final_x])
         rs = np.vstack([rs, regret / done])
-    return RunResult(steps, xs, rs, final_x, regret, done, status, reason, elapsed, tail_x=tail_x)
+    return RunResult(
+        steps, xs, rs, final_x, regret, done, status, reason, elapsed, tail_x=tail_x,
+        best_x=best_fixed_point(sums[1], sums[2], cmp_low, cmp_high),
+        scales=(cmp_high - cmp_low, spec.fn.gradient_bound(cmp_low, cmp_high)),
+    )  # fmt: skip
 
 
 _NO_B = np.zeros((1, 1))

@@ -73,9 +73,9 @@ def run(
     warm_up()
     scheduler = make_scheduler(schedule, optimizer)
     streams = RandomStreams(spec.seed, spec.replicates)
-    book = RegretBook(
-        spec.replicates, spec.comparator_bounds(), log_grid(spec.steps, spec.log_points), x
-    )
+    bounds = spec.comparator_bounds()
+    grid = log_grid(spec.steps, spec.log_points)
+    book = RegretBook(spec.replicates, bounds, grid, x, spec.fn.gradient_bound(*bounds))
     status, reason, began = FINISHED, "", time.perf_counter()
     try:
         for start in range(1, spec.steps + 1, CHUNK):

@@ -31,6 +31,18 @@ def best_fixed_loss(A: float, B: float, low: float, high: float) -> float:
     return A * low if A > 0.0 else A * high
 
 
+@numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
+def best_fixed_point(A: float, B: float, low: float, high: float) -> float:
+    """x* = argmin over x in [low, high] of A·x + (B/2)·x² (B ≥ 0), the point whose loss
+    `best_fixed_loss` gives: clamp(−A/B) if B > 0, else low if A > 0, high if A < 0, and the
+    midpoint of F when A = B = 0 (every point is a minimiser then)."""
+    if B > 0.0:
+        return min(max(-A / B, low), high)
+    if A > 0.0:
+        return low
+    return high if A < 0.0 else 0.5 * (low + high)
+
+
 def log_grid(steps: int, points: int) -> np.ndarray:
     """`points` step numbers evenly spaced over 1..steps, always including the last step."""
     grid = np.round(np.linspace(1, steps, max(2, min(points, steps)))).astype(np.int64)
@@ -69,6 +81,8 @@ class RunResult:
     elapsed: float = 0.0
     info: dict = field(default_factory=dict)
     tail_x: np.ndarray | None = None
+    best_x: np.ndarray | None = None  # [R] x*, the best fixed point in hindsight
+    scales: tuple[float, float] | None = None  # (diam F, G): F's width, the largest |gradient|
 
     artifact = "trajectory"  # the name of its .npz and .png in the run's artifacts
 
@@ -97,7 +111,25 @@ class RunResult:
             "steps_per_second": self.steps_done / max(self.elapsed, 1e-9),
             "steps_done": float(self.steps_done),
             **tail,
+            **self.scale_free(),
         }
+
+    def scale_free(self) -> dict[str, float]:
+        """The finals a search compares across problems (means over replicates), where F is
+        bounded and the run did not diverge:
+
+        - `final_distance` = |x_{T+1} − x*| / diam(F), x* the best fixed point in hindsight of
+          the realised sequence: 0 at x*, 1.0 at the far end of F (Adam on Figure 1's problem);
+        - `final_avg_regret_norm` = (R_T/T) / G, G the largest |∇f_t| on F
+          (`OnlineFunction.gradient_bound`): R_T/T ≤ G·diam(F) on a linear problem."""
+        if self.best_x is None or self.scales is None or self.status == DIVERGED:
+            return {}
+        diameter, gradient = self.scales
+        values = {
+            "final_distance": float(np.mean(np.abs(self.final_x - self.best_x))) / diameter,
+            "final_avg_regret_norm": float(np.mean(self.final_avg_regret)) / (gradient or np.nan),
+        }
+        return {k: v for k, v in values.items() if np.isfinite(v)}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every replicate on the logged grid, for `trajectory.npz`."""
@@ -127,9 +159,15 @@ class RegretBook:
     """Accumulates Σ f_t(x_t), Σ a_t and Σ b_t per replicate, chunk by chunk, in float64."""
 
     def __init__(
-        self, replicates: int, bounds: tuple[float, float], log_steps: np.ndarray, x0: Tensor
+        self,
+        replicates: int,
+        bounds: tuple[float, float],
+        log_steps: np.ndarray,
+        x0: Tensor,
+        gradient_bound: float | None = None,
     ) -> None:
         self.low, self.high = bounds
+        self.gradient_bound = gradient_bound
         self.log_steps = log_steps
         self.loss = torch.zeros(replicates, dtype=torch.float64)
         self.A = torch.zeros(replicates, dtype=torch.float64)
@@ -216,4 +254,6 @@ class RegretBook:
                 self.tail_max.numpy(),
                 self.tail_count,
             ),
+            best_x=best_fixed_point(self.A.numpy(), self.B.numpy(), self.low, self.high),
+            scales=(self.high - self.low, self.gradient_bound),
         )

@@ -1,0 +1,209 @@
+"""A Hydra sweeper that bisects one parameter for a phase boundary (`hydra/sweeper=bisection`).
+
+Each probe is one job of the ordinary runner (a child run of the sweep's parent); the job returns
+its scale-free objective (a `search` node in the config, `src.search.objective`, e.g.
+`final_distance`). A probe *fails* when objective ≥ `threshold`. The sweeper probes both ends of
+[low, high] (they must disagree), then halves the bracket — at the arithmetic midpoint, or the
+geometric one with `log: true` — keeping the end that fails on one side and the end that does not
+on the other, until high − low ≤ `tolerance` (with `log: true`, high/low ≤ 1 + tolerance) or
+`max_probes` jobs ran. The boundary is the bracket's midpoint; an integer key stops when the two
+ends are adjacent integers.
+
+At the end it logs on the sweep's parent run (created by `src.tracking.sweep`): params
+`bisection.key`, `bisection.failing_side` (low | high), `bisection.threshold`, `bisection.metric`;
+metrics `boundary`, `bracket_low`, `bracket_high`, `probes`; and `bisection.csv` (every probe's
+value and objective). It writes the same to `<sweep dir>/bisection.yaml` and prints one line.
+"""
+
+import csv
+import logging
+import math
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BisectionSweeperConf:
+    _target_: str = "hydra_plugins.breaking_adam_bisection.bisection_sweeper.BisectionSweeper"
+    key: str = MISSING  # the parameter bisected, e.g. fn.C or optim.betas.1
+    low: float = MISSING
+    high: float = MISSING
+    tolerance: float = MISSING  # absolute (or relative, with log) width of the final bracket
+    threshold: float = 0.5  # a probe fails when its objective ≥ threshold
+    log: bool = False  # geometric midpoints (both ends > 0)
+    integer: bool = False  # probe integers only
+    max_probes: int = 40
+    params: dict[str, str] = field(default_factory=dict)  # fixed overrides for every probe
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="bisection", node=BisectionSweeperConf, provider="breaking-adam"
+)
+
+
+def midpoint(low: float, high: float, log_scale: bool, integer: bool) -> float:
+    mid = math.sqrt(low * high) if log_scale else 0.5 * (low + high)
+    return float(min(max(round(mid), low + 1), high - 1)) if integer else mid
+
+
+def narrow_enough(
+    low: float, high: float, tolerance: float, log_scale: bool, integer: bool
+) -> bool:
+    if integer and high - low <= 1:
+        return True
+    return high / low <= 1 + tolerance if log_scale else high - low <= tolerance
+
+
+class BisectionSweeper(Sweeper):
+    def __init__(
+        self,
+        key: str,
+        low: float,
+        high: float,
+        tolerance: float,
+        threshold: float = 0.5,
+        log: bool = False,
+        integer: bool = False,
+        max_probes: int = 40,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        if not low < high:
+            raise ValueError(f"hydra.sweeper: low={low} must be below high={high}")
+        if log and low <= 0:
+            raise ValueError(f"hydra.sweeper: log=true needs low > 0 (got low={low})")
+        if tolerance <= 0:
+            raise ValueError(f"hydra.sweeper.tolerance={tolerance}: must be > 0")
+        self.key, self.low, self.high = key, float(low), float(high)
+        self.tolerance, self.threshold = float(tolerance), float(threshold)
+        self.log_scale, self.integer, self.max_probes = bool(log), bool(integer), int(max_probes)
+        self.params = dict(params or {})
+        self.probes: list[tuple[float, float]] = []
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+        self.job_idx = 0
+
+    def _value_text(self, value: float) -> str:
+        return str(int(value)) if self.integer else repr(float(value))
+
+    def probe(self, value: float, arguments: list[str]) -> bool:
+        """Run one job at `key=value`; whether it failed (objective ≥ threshold)."""
+        fixed = [f"{k}={v}" for k, v in self.params.items() if k != self.key]
+        overrides = [*fixed, *arguments, f"{self.key}={self._value_text(value)}"]
+        (ret,) = self.launcher.launch([overrides], initial_job_idx=self.job_idx)
+        self.job_idx += 1
+        objective = ret.return_value  # re-raises a job's exception
+        try:
+            objective = float(objective)
+        except (TypeError, ValueError):
+            raise RuntimeError(
+                f"bisection: the probe {self.key}={self._value_text(value)} returned no objective "
+                f"({objective}); a bisection preset sets `search.objective`"
+            ) from None
+        self.probes.append((value, objective))
+        log.info(f"probe {self.key}={self._value_text(value)}: objective {objective:.6g}")
+        return objective >= self.threshold
+
+    def sweep(self, arguments: list[str]) -> Any:
+        low, high = (
+            (float(round(self.low)), float(round(self.high)))
+            if self.integer
+            else (self.low, self.high)
+        )
+        fail_low, fail_high = self.probe(low, arguments), self.probe(high, arguments)
+        if fail_low == fail_high:
+            state = "fail" if fail_low else "do not fail"
+            print(
+                f"error: bisection: both ends of {self.key} ∈ [{low:g}, {high:g}] {state} "
+                f"(threshold {self.threshold}): no boundary in the bracket",
+                file=sys.stderr,
+            )
+            raise SystemExit(1)  # the sweep's parent is closed FAILED at exit
+        while not narrow_enough(low, high, self.tolerance, self.log_scale, self.integer):
+            if len(self.probes) >= self.max_probes:
+                log.warning(f"bisection: stopped after max_probes={self.max_probes}")
+                break
+            mid = midpoint(low, high, self.log_scale, self.integer)
+            if self.probe(mid, arguments) == fail_low:
+                low = mid
+            else:
+                high = mid
+        boundary = midpoint(low, high, self.log_scale, False)
+        result = {
+            "key": self.key,
+            "boundary": boundary,
+            "bracket": [low, high],
+            "failing_side": "low" if fail_low else "high",
+            "threshold": self.threshold,
+            "probes": [[v, o] for v, o in self.probes],
+        }
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(result), sweep_dir / "bisection.yaml")
+        side = "below" if fail_low else "above"
+        print(
+            f"bisection: {self.key} boundary {boundary:.6g}, bracket [{low:.6g}, {high:.6g}] "
+            f"({len(self.probes)} probes; fails {side})"
+        )
+        self._log_parent(result, sweep_dir)
+        return result
+
+    def _log_parent(self, result: dict[str, Any], sweep_dir: Path) -> None:
+        from src.tracking import store as tracking
+        from src.tracking.sweep import parent_run_id
+
+        parent = parent_run_id(sweep_dir.resolve())
+        if parent is None:
+            return
+        client, _ = tracking.connect(
+            str(self.config.tracking.uri), str(self.config.tracking.experiment)
+        )
+        search = self.config.get("search") or {}
+        tracking.log_params(
+            client,
+            parent,
+            {
+                "bisection.key": self.key,
+                "bisection.failing_side": result["failing_side"],
+                "bisection.threshold": self.threshold,
+                "bisection.metric": search.get("objective", "final_distance"),
+            },
+        )
+        low, high = result["bracket"]
+        tracking.log_metrics(
+            client,
+            parent,
+            {
+                "boundary": result["boundary"],
+                "bracket_low": low,
+                "bracket_high": high,
+                "probes": float(len(self.probes)),
+            },
+            step=0,
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "bisection.csv"
+            with path.open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["probe", self.key, "objective"])
+                for number, (value, objective) in enumerate(self.probes):
+                    writer.writerow([number, value, objective])
+            tracking.log_files(client, parent, [(path, None)])
