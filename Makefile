@@ -21,13 +21,13 @@ REPORT_STORE := $(patsubst tracking.uri=%,--tracking-uri %,$(filter tracking.uri
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## create .venv and install the project, its dev, launcher and postgres extras
+install: $(STAMP)  ## create .venv and install the project, its dev, launcher, postgres and search extras
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "torch==2.13.0"   # the CPU wheel first, so nothing pulls a CUDA build
-	$(PIP) install -q -e ".[dev,joblib,slurm,ray,postgres]"
+	$(PIP) install -q -e ".[dev,joblib,slurm,ray,postgres,search]"
 	touch $(STAMP)
 
 sweep: install  ## the paper's Figure 1 (JOBS=N: N jobs at once through the joblib launcher)
