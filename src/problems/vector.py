@@ -39,7 +39,12 @@ def per_coordinate(value: float | Sequence[float], dim: int, key: str) -> np.nda
     Raises ValueError naming `key` when a list has the wrong length."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return np.full(dim, float(value))
-    values = [float(v) for v in value]
+    try:
+        values = [float(v) for v in value]
+    except (TypeError, ValueError):
+        values = []
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"fn.{key}={value}: must be a number or a list of {dim} finite numbers")
     if len(values) != dim:
         raise ValueError(
             f"fn.{key} has {len(values)} values for fn.dim={dim}: give {dim} numbers "
@@ -104,7 +109,7 @@ class VectorPeriodic(VectorFunction):
         self.C = per_coordinate(C, self.dim, "C")
         periods = per_coordinate(period, self.dim, "period")
         if not all(p >= 1 and p == int(p) for p in periods):
-            raise ValueError(f"fn.period={list(periods)}: every period must be an integer >= 1")
+            raise ValueError(f"fn.period={periods.tolist()}: every period must be an integer >= 1")
         self.period = periods.astype(np.int64)
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
@@ -139,7 +144,7 @@ class VectorBernoulli(VectorFunction):
         self.C = per_coordinate(C, self.dim, "C")
         self.p = per_coordinate(p, self.dim, "p")
         if not ((self.p >= 0) & (self.p <= 1)).all():
-            raise ValueError(f"fn.p={list(self.p)}: every probability must be in [0, 1]")
+            raise ValueError(f"fn.p={self.p.tolist()}: every probability must be in [0, 1]")
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
         rare = uniform_vectors(streams, n, self.dim) < torch.from_numpy(self.p)
@@ -188,7 +193,7 @@ class RotatedQuadratic(VectorFunction):
         self.dim = self.check_dim(dim)
         self.curvatures = per_coordinate(curvatures, self.dim, "curvatures")
         if not (self.curvatures >= 0).all():
-            raise ValueError(f"fn.curvatures={list(self.curvatures)}: must all be >= 0")
+            raise ValueError(f"fn.curvatures={self.curvatures.tolist()}: must all be >= 0")
         self.angle = float(angle)
         self.center = per_coordinate(center, self.dim, "center")
         self.noise = float(noise)
