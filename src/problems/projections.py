@@ -150,9 +150,13 @@ def weighted_ball_projection(y: Tensor, w: Tensor, radius: float) -> Tensor:
 
     A coordinate with w_i = 0 (its gradients all 0 so far) costs nothing wherever it is: when
     y is outside the ball it goes to 0, leaving the others the most room. A row whose weights
-    are all 0 is projected as with equal weights (the Euclidean projection)."""
+    are all 0 is projected as with equal weights (the Euclidean projection). In 1-D the root is
+    λ = w·(|y|/r − 1) and x = y·r/|y|: the clamp, returned as such (exact, not to the last bit
+    of a root find)."""
     from src.problems.vector_regret import secular_root  # noqa: PLC0415
 
+    if y.shape[1] == 1:
+        return y.clamp(-radius, radius)
     y_np, w_np = y.numpy(), w.numpy().copy()
     w_np[(w_np == 0).all(1)] = 1.0
     out = y_np.copy()
