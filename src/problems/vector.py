@@ -205,6 +205,12 @@ class RotatedQuadratic(VectorFunction):
         c = torch.from_numpy(self.center) + self.noise * normal_vectors(streams, n, self.dim)
         return Coefficients(-(c @ torch.from_numpy(self.hessian)))  # −Q c_t (Q symmetric)
 
+    def expected_optimum(self, low: float, high: float) -> np.ndarray:
+        """argmin over [low, high]^d of ½ (x − center)ᵀ Q (x − center) (a box QP: coupled)."""
+        from src.problems.vector_regret import box_qp  # noqa: PLC0415
+
+        return box_qp(-self.hessian @ self.center, self.hessian, low, high)
+
     def gradient_bound(self, low: float, high: float) -> float:
         """|Q(x − c_t)|_∞ ≤ ‖Q‖₂·√d·(max|x| + max|center| + 8·noise) (|ξ| > 8: 1e-15 a draw)."""
         reach = max(abs(low), abs(high)) + float(np.abs(self.center).max()) + 8 * abs(self.noise)
