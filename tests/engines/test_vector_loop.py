@@ -1,10 +1,18 @@
-"""A d-dimensional job end to end through `python -m src.main`, into a temporary SQLite store."""
+"""d-dimensional jobs end to end through `python -m src.main` (a temporary SQLite store), and a
+diverging d-dimensional run."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
+import torch
 from mlflow.tracking import MlflowClient
 
+from src.engines import torch_loop
+from src.engines.torch_loop import RunSpec
+from src.problems.projections import Unconstrained
+from src.problems.vector import VectorPeriodic
 from tests.conftest import run_main
 
 
@@ -47,3 +55,14 @@ def test_engine_fast_refuses_a_ddim_job_in_one_line(store: str, tmp_path) -> Non
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: engine=fast: fn RotatedQuadratic is 2-dimensional")
+
+
+def test_a_diverging_ddim_run_stops_at_its_first_non_finite_step() -> None:
+    """float32 overflow in coordinate 0 (x grows by lr·|g| = 1e37 a step): the run is DIVERGED
+    at the first step whose x is not finite, with everything before it booked."""
+    fn = VectorPeriodic(dim=2, scale=1e37, C=[0.5, 0.5], period=[10**9, 10**9])  # a_t = −1e37
+    spec = RunSpec(fn, Unconstrained(), steps=100, log_points=100)
+    result = torch_loop.run(spec, partial(torch.optim.SGD, lr=1.0))
+    assert result.status == "diverged"
+    assert np.isfinite(result.x).all() and result.steps_done == len(result.x)
+    assert result.reason == f"non-finite x or loss at step {result.steps_done + 1}"

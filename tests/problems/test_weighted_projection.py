@@ -63,15 +63,14 @@ def test_hand_computed_case_differs_from_euclidean() -> None:
     assert w @ (euclidean - 1.2) ** 2 == pytest.approx(3 * (1.2 - 1 / math.sqrt(2)) ** 2)
 
 
-def test_second_hand_computed_case_in_three_dimensions() -> None:
-    """y = (2, 1, 0), w = √V̂ = (3, 1, 5), r = 1. At λ = 3: x = (2·3/6, 1·1/4, 0) = (1, 0.25, 0),
-    norm √1.0625 > 1: λ is larger. Solve (6/(3+λ))² + (1/(1+λ))² = 1 by hand-checked numbers:
-    the test checks the root found satisfies it and that x_3 stays 0 (y_3 = 0)."""
-    got = project([[2.0, 1.0, 0.0]], [[9.0, 1.0, 25.0]], 1.0)[0]
-    assert np.linalg.norm(got) == pytest.approx(1.0, abs=1e-15)
-    lam = 3 * 2 / got[0] - 3  # from x_1 = y_1·w_1/(w_1 + λ)
-    assert got[1] == pytest.approx(1.0 / (1.0 + lam), abs=1e-15)
-    assert got[2] == 0.0
+def test_hand_computed_case_in_three_dimensions() -> None:
+    """y = (2, 4/3, 1/2), V̂ = diag(1, 4, 16) so w = (1, 2, 4), r = 1. At λ = 2:
+    x = (2·1/3, (4/3)·2/4, (1/2)·4/6) = (2/3, 2/3, 1/3), ‖x‖² = 4/9 + 4/9 + 1/9 = 1: the root.
+    The Euclidean projection y/‖y‖ = (2, 4/3, 1/2)/√(4 + 16/9 + 1/4) ≈ (0.8, 0.533, 0.2)."""
+    got = project([[2.0, 4.0 / 3.0, 0.5]], [[1.0, 4.0, 16.0]], 1.0)[0]
+    np.testing.assert_allclose(got, [2 / 3, 2 / 3, 1 / 3], rtol=0, atol=1e-15)
+    euclidean = np.array([2.0, 4.0 / 3.0, 0.5]) / math.sqrt(4 + 16 / 9 + 1 / 4)
+    assert abs(got - euclidean).max() > 0.1
 
 
 def test_multiple_of_identity_is_euclidean() -> None:
