@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -153,16 +152,10 @@ def weighted_ball_projection(y: Tensor, w: Tensor, radius: float) -> Tensor:
     are all 0 is projected as with equal weights (the Euclidean projection). In 1-D the root is
     λ = w·(|y|/r − 1) and x = y·r/|y|: the clamp, returned as such (exact, not to the last bit
     of a root find)."""
-    from src.problems.vector_regret import secular_root  # noqa: PLC0415
+    from src.problems.vector_regret import weighted_ball_rows  # noqa: PLC0415
 
     if y.shape[1] == 1:
         return y.clamp(-radius, radius)
-    y_np, w_np = y.numpy(), w.numpy().copy()
-    w_np[(w_np == 0).all(1)] = 1.0
-    out = y_np.copy()
-    for r in range(len(y_np)):
-        if float(y_np[r] @ y_np[r]) <= radius * radius:
-            continue
-        lam = secular_root(y_np[r] * w_np[r], w_np[r], radius)
-        out[r] = np.where(w_np[r] > 0, y_np[r] * w_np[r] / (w_np[r] + lam), 0.0)
+    out = y.numpy().copy()
+    weighted_ball_rows(y.numpy(), w.numpy(), radius, out)
     return torch.from_numpy(out)

@@ -65,6 +65,23 @@ def secular_root(num: np.ndarray, den: np.ndarray, radius: float) -> float:
     return hi
 
 
+@numba.njit(cache=True)
+def weighted_ball_rows(y: np.ndarray, w: np.ndarray, radius: float, out: np.ndarray) -> None:
+    """out[r] ← argmin over ‖x‖ ≤ radius of Σ_i w_ri (x_i − y_ri)² for each row r (out = y
+    on entry); see `src.problems.projections.weighted_ball_projection`."""
+    d = y.shape[1]
+    weights = np.empty(d)
+    for r in range(y.shape[0]):
+        if (y[r] * y[r]).sum() <= radius * radius:
+            continue
+        weights[:] = w[r]
+        if (weights == 0.0).all():
+            weights[:] = 1.0
+        lam = secular_root(y[r] * weights, weights, radius)
+        for i in range(d):
+            out[r, i] = y[r, i] * weights[i] / (weights[i] + lam) if weights[i] > 0 else 0.0
+
+
 def ball_minimiser(A: np.ndarray, B: np.ndarray, radius: float) -> np.ndarray:
     """argmin over ‖x‖ ≤ radius of Aᵀx + ½ Σ B_i x_i² (B ≥ 0), rows of A, B [..., d]."""
     A2, B2 = np.atleast_2d(A), np.broadcast_to(B, np.shape(A)).reshape(np.atleast_2d(A).shape)
