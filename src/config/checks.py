@@ -77,9 +77,7 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     yield from _optim(tree)
     if tree.get("task") is None:  # a task trains a model: fn and projection are not read
         bad = [*_fn(tree), *_projection(tree)]
-        if not bad and not list(
-            _optim(tree)
-        ):  # d dims and ball_weighted (src.config.vector_checks)
+        if not bad and not list(_optim(tree)):  # d dims, ball_weighted: src.config.vector_checks
             bad = list(vector_checks.problems(tree))
         yield from bad
         if not bad:
