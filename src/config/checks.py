@@ -19,7 +19,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from src.config import schema
+from src.config import schema, vector_checks
 from src.config.jobs import job_config
 from src.config.limits import engine_limits
 from src.config.task_checks import task_problems
@@ -88,6 +88,8 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     yield from _optim(tree)
     if tree.get("task") is None:  # a task trains a model: fn and projection are not read
         bad = [*_fn(tree), *_projection(tree)]
+        if not bad and not list(_optim(tree)):  # d dims, ball_weighted: src.config.vector_checks
+            bad = list(vector_checks.problems(tree))
         yield from bad
         if not bad:
             yield from engine_limits(tree)
@@ -189,9 +191,9 @@ def _fn(tree: dict) -> Iterator[str]:
     yield from bad
     if bad:
         return
-    if "p" in node:
+    if "p" in node and not isinstance(node["p"], list):  # a list: per coordinate (its class)
         yield from number(node, "p", "fn.", minimum=0.0, maximum=1.0)
-    if "period" in node:
+    if "period" in node and not isinstance(node["period"], list):
         yield from integer(node, "period", "fn.", minimum=1, maximum=INT64_MAX)
     for key in ("curvature", "noise"):  # b_t = curvature >= 0 keeps f_t convex; noise is a scale
         if key in node:

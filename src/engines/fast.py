@@ -34,6 +34,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from src.engines import vector_loop
 from src.engines.torch_loop import OptimizerFactory, RunSpec
 from src.optimizers import paper
 from src.problems.functions import CHUNK, RandomStreams
@@ -249,6 +250,9 @@ def unsupported(
     spec: RunSpec, make_optimizer: OptimizerFactory, schedule: str = "constant"
 ) -> str | None:
     """None if the fast engine can run this job, else why not (one sentence)."""
+    declined = vector_loop.fast_engine_declines(spec)  # d dims, ball_weighted: torch only
+    if declined:
+        return declined
     found = variant(_probe(spec, make_optimizer), schedule)
     if isinstance(found, str):
         return found

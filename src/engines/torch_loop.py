@@ -67,6 +67,10 @@ def run(
 ) -> RunResult:
     """Run `spec` with the optimizer built by `make_optimizer([x])` and the step-size `schedule`
     (a name of `src.problems.schedules.SCHEDULES`); see the module docstring."""
+    if getattr(spec.fn, "dim", 1) > 1:  # a d-dimensional fn: its own loop
+        from src.engines import vector_loop  # noqa: PLC0415
+
+        return vector_loop.run(spec, make_optimizer, schedule, progress)
     x = torch.full((spec.replicates,), float(spec.x0), dtype=spec.dtype, requires_grad=True)
     x.grad = torch.zeros_like(x)
     optimizer = make_optimizer([x])

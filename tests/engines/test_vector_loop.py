@@ -1,0 +1,68 @@
+"""d-dimensional jobs end to end through `python -m src.main` (a temporary SQLite store), and a
+diverging d-dimensional run."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+from mlflow.tracking import MlflowClient
+
+from src.engines import torch_loop
+from src.engines.torch_loop import RunSpec
+from src.problems.projections import Unconstrained
+from src.problems.vector import VectorPeriodic
+from tests.conftest import run_main
+
+
+def test_ddim_job_logs_per_coordinate_metrics(store: str, tmp_path) -> None:
+    run_main(
+        "fn=periodic_nd",
+        "projection=ball_weighted",
+        "optim=amsgrad",
+        "steps=2000",
+        "log.points=20",
+        "log.figures=false",
+        f"tracking.uri={store}",
+        f"hydra.run.dir={tmp_path}/run",
+    )
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("breaking-adam")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["engine"] == "torch"  # engine=auto: the fast engine declined
+    assert run.data.params["fn.C"] == "[101.0, 5.0]"
+    metrics = run.data.metrics
+    for name in ("final_x_0", "final_x_1", "final_x_norm", "final_avg_regret", "tail_x_1_mean"):
+        assert np.isfinite(metrics[name]), name
+    assert metrics["final_x_norm"] <= 1.0 + 1e-6
+    history = client.get_metric_history(run.info.run_id, "x_1")
+    assert len(history) == 20 and history[-1].step == 2000
+    assert "x" not in metrics  # no ambiguous 'x' for a vector: x_0, x_1, x_norm
+
+
+def test_engine_fast_refuses_a_ddim_job_in_one_line(store: str, tmp_path) -> None:
+    proc = run_main(
+        "fn=quadratic_nd",
+        "engine=fast",
+        "steps=100",
+        "log.points=10",
+        f"tracking.uri={store}",
+        f"hydra.run.dir={tmp_path}/run",
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: engine=fast: fn RotatedQuadratic is 2-dimensional")
+
+
+def test_a_diverging_ddim_run_stops_at_its_first_non_finite_step() -> None:
+    """float32 overflow in coordinate 0 (x grows by lr·|g| = 1e37 a step): the run is DIVERGED
+    at the first step whose x is not finite, with everything before it booked."""
+    fn = VectorPeriodic(dim=2, scale=1e37, C=[0.5, 0.5], period=[10**9, 10**9])  # a_t = −1e37
+    spec = RunSpec(fn, Unconstrained(), steps=100, log_points=100)
+    result = torch_loop.run(spec, partial(torch.optim.SGD, lr=1.0))
+    assert result.status == "diverged"
+    assert np.isfinite(result.x).all() and result.steps_done == len(result.x)
+    assert result.reason == f"non-finite x or loss at step {result.steps_done + 1}"
