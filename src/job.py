@@ -145,8 +145,9 @@ def run_engine(
     if isinstance(spec, TrainSpec):
         return "torch", run_training(cfg, spec, progress)
     schedule = Schedule(cfg.schedule.name).value
-    if engine_for(cfg, spec) == "fast":
-        return "fast", fast_engine.run(spec, optimizer_factory(cfg), schedule, progress)
+    if engine_for(cfg, spec) == "fast":  # it may hand the job to torch (result.info["engine"])
+        result = fast_engine.run(spec, optimizer_factory(cfg), schedule, progress)
+        return result.info.get("engine", "fast"), result
     result = torch_loop.run(
         spec, optimizer_factory(cfg), schedule, progress, autograd=bool(cfg.autograd)
     )

@@ -13,9 +13,17 @@ At the end it logs on the sweep's parent run (created by `src.tracking.sweep`): 
 `bisection.key`, `bisection.failing_side` (low | high), `bisection.threshold`, `bisection.metric`;
 metrics `boundary`, `bracket_low`, `bracket_high`, `probes`; and `bisection.csv` (every probe's
 value and objective). It writes the same to `<sweep dir>/bisection.yaml` and prints one line.
+
+Swept over a second parameter (`-m +search=bisect_beta2 fn.C=500,1000,2000`: a command-line sweep
+of any other key), it runs one bisection per value, in order, and logs per value the metrics
+`boundary`, `bracket_low`, `bracket_high` at step = the value's index, `boundaries.csv` and
+`boundary.png` (`src.report.figures.boundary_figure`: the boundary with its bracket over that
+parameter); `bisection.yaml` lists them under `boundaries`. A value whose bracket holds no boundary
+is recorded as such and the others still run; the sweep then exits 1 at the end.
 """
 
 import csv
+import itertools
 import logging
 import math
 import sys
@@ -25,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -49,6 +58,18 @@ class BisectionSweeperConf:
 ConfigStore.instance().store(
     group="hydra/sweeper", name="bisection", node=BisectionSweeperConf, provider="breaking-adam"
 )
+
+
+def split_sweeps(arguments: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The command line's fixed overrides, and its swept keys with their values in order."""
+    fixed, swept = [], {}
+    for override in OverridesParser.create().parse_overrides(arguments):
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            swept[key] = [str(value) for value in override.sweep_string_iterator()]
+        else:
+            fixed.append(override.input_line)
+    return fixed, swept
 
 
 def midpoint(low: float, high: float, log_scale: bool, integer: bool) -> float:
@@ -122,7 +143,9 @@ class BisectionSweeper(Sweeper):
         log.info(f"probe {self.key}={self._value_text(value)}: objective {objective:.6g}")
         return objective >= self.threshold
 
-    def sweep(self, arguments: list[str]) -> Any:
+    def bisect(self, arguments: list[str]) -> dict[str, Any] | None:
+        """One bisection with `arguments` fixed; None if both ends agree (no boundary)."""
+        self.probes = []
         low, high = (
             (float(round(self.low)), float(round(self.high)))
             if self.integer
@@ -131,12 +154,13 @@ class BisectionSweeper(Sweeper):
         fail_low, fail_high = self.probe(low, arguments), self.probe(high, arguments)
         if fail_low == fail_high:
             state = "fail" if fail_low else "do not fail"
+            given = f" ({', '.join(arguments)})" if arguments else ""
             print(
                 f"error: bisection: both ends of {self.key} ∈ [{low:g}, {high:g}] {state} "
-                f"(threshold {self.threshold}): no boundary in the bracket",
+                f"(threshold {self.threshold}){given}: no boundary in the bracket",
                 file=sys.stderr,
             )
-            raise SystemExit(1)  # the sweep's parent is closed FAILED at exit
+            return None
         while not narrow_enough(low, high, self.tolerance, self.log_scale, self.integer):
             if len(self.probes) >= self.max_probes:
                 log.warning(f"bisection: stopped after max_probes={self.max_probes}")
@@ -147,7 +171,12 @@ class BisectionSweeper(Sweeper):
             else:
                 high = mid
         boundary = midpoint(low, high, self.log_scale, False)
-        result = {
+        side = "below" if fail_low else "above"
+        print(
+            f"bisection: {self.key} boundary {boundary:.6g}, bracket [{low:.6g}, {high:.6g}] "
+            f"({len(self.probes)} probes; fails {side})"
+        )
+        return {
             "key": self.key,
             "boundary": boundary,
             "bracket": [low, high],
@@ -155,16 +184,30 @@ class BisectionSweeper(Sweeper):
             "threshold": self.threshold,
             "probes": [[v, o] for v, o in self.probes],
         }
+
+    def sweep(self, arguments: list[str]) -> Any:
+        fixed, swept = split_sweeps(arguments)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(result), sweep_dir / "bisection.yaml")
-        side = "below" if fail_low else "above"
-        print(
-            f"bisection: {self.key} boundary {boundary:.6g}, bracket [{low:.6g}, {high:.6g}] "
-            f"({len(self.probes)} probes; fails {side})"
-        )
-        self._log_parent(result, sweep_dir)
-        return result
+        if not swept:
+            result = self.bisect(fixed)
+            if result is None:
+                raise SystemExit(1)  # the sweep's parent is closed FAILED at exit
+            OmegaConf.save(OmegaConf.create(result), sweep_dir / "bisection.yaml")
+            self._log_parent(result, sweep_dir)
+            return result
+        over = list(swept)
+        rows = []
+        for values in itertools.product(*swept.values()):
+            given = [f"{k}={v}" for k, v in zip(over, values, strict=True)]
+            result = self.bisect([*fixed, *given])
+            rows.append({"over": dict(zip(over, values, strict=True)), **(result or {})})
+        summary = {"key": self.key, "over": over, "boundaries": rows}
+        OmegaConf.save(OmegaConf.create(summary), sweep_dir / "bisection.yaml")
+        self._log_boundaries(summary, sweep_dir)
+        if any("boundary" not in row for row in rows):
+            raise SystemExit(1)
+        return summary
 
     def _log_parent(self, result: dict[str, Any], sweep_dir: Path) -> None:
         from src.tracking import store as tracking
@@ -207,3 +250,52 @@ class BisectionSweeper(Sweeper):
                 for number, (value, objective) in enumerate(self.probes):
                     writer.writerow([number, value, objective])
             tracking.log_files(client, parent, [(path, None)])
+
+    def _log_boundaries(self, summary: dict[str, Any], sweep_dir: Path) -> None:
+        """A boundary per value of the swept parameter(s) on the parent: metrics at step = the
+        value's index, `boundaries.csv` and `boundary.png` (over the first swept key)."""
+        from src.report.figures import boundary_figure
+        from src.tracking import store as tracking
+        from src.tracking.sweep import parent_run_id
+
+        parent = parent_run_id(sweep_dir.resolve())
+        if parent is None:
+            return
+        client, _ = tracking.connect(
+            str(self.config.tracking.uri), str(self.config.tracking.experiment)
+        )
+        over, rows = summary["over"], summary["boundaries"]
+        search = self.config.get("search") or {}
+        tracking.log_params(
+            client,
+            parent,
+            {
+                "bisection.key": self.key,
+                "bisection.over": ",".join(over),
+                "bisection.threshold": self.threshold,
+                "bisection.metric": search.get("objective", "final_distance"),
+            },
+        )
+        for step, row in enumerate(rows):
+            if "boundary" in row:
+                low, high = row["bracket"]
+                metrics = {"boundary": row["boundary"], "bracket_low": low, "bracket_high": high}
+                tracking.log_metrics(client, parent, metrics, step=step)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "boundaries.csv"
+            with path.open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow([*over, "boundary", "bracket_low", "bracket_high", "probes"])
+                for row in rows:
+                    low, high = row.get("bracket", ["", ""])
+                    found = [row.get("boundary", ""), low, high, len(row.get("probes", []))]
+                    writer.writerow([*(row["over"][k] for k in over), *found])
+            points = [
+                {"value": row["over"][over[0]], "boundary": row.get("boundary"),
+                 "bracket": row.get("bracket")}
+                for row in rows
+            ]  # fmt: skip
+            figure = boundary_figure(self.key, over[0], points)
+            png = Path(folder) / "boundary.png"
+            figure.savefig(png, dpi=120)
+            tracking.log_files(client, parent, [(path, None), (png, None)])

@@ -43,10 +43,11 @@ def swept_keys(config: DictConfig) -> list[str]:
     if jobs is None:  # another sweeper: the keys it picks values for (a range, a choice)
         params = config.hydra.sweeper.get("params") or {}
         parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-        bisected = config.hydra.sweeper.get("key")  # a bisection's one key
-        return [o.get_key_element() for o in parsed if o.is_sweep_override()] + (
-            [str(bisected)] if bisected else []
-        )
+        bisected = config.hydra.sweeper.get("key")  # a bisection's one key, and its sweeps
+        given = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        parsed += OverridesParser.create().parse_overrides(given) if bisected else []
+        keys = [o.get_key_element() for o in parsed if o.is_sweep_override()]
+        return keys + ([str(bisected)] if bisected else [])
     values: dict[str, set[str]] = {}
     for job in jobs:
         for override in job:

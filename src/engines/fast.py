@@ -34,7 +34,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from src.engines import vector_loop
+from src.engines import torch_loop, vector_loop
 from src.engines.torch_loop import OptimizerFactory, RunSpec
 from src.optimizers import paper
 from src.problems.functions import CHUNK, RandomStreams
@@ -54,6 +54,11 @@ from src.problems.schedules import SCHEDULES
 # Kernel codes, one per update rule (`_prepare`, `_before_root`, `_after_root` dispatch on them).
 ADAM, AMSGRAD, SGD, ADAGRAD, RMSPROP, NADAM, RADAM = 0, 1, 2, 3, 4, 5, 6
 AMSGRAD_PAPER, ADAMNC, ADAMX, YOGI, ADABOUND, ADOPT = 7, 8, 9, 10, 11, 12
+WIDE_MOMENT = (AMSGRAD_PAPER, ADAMNC, ADAMX)  # v̂ also kept in float64 (src.optimizers.paper)
+FALLBACK = (
+    "the fast engine stopped early on an optimizer that keeps v̂ in float64 too (an underflowed "
+    "v̂ under m ≠ 0, or a divergence): the reference engine ran the job"
+)
 
 
 @dataclass
@@ -271,7 +276,11 @@ def run(
     found = variant(_probe(spec, make_optimizer), schedule)
     if isinstance(found, str):
         raise ValueError(f"engine=fast: {found}")
-    return run_fast(spec, found, progress)
+    result = run_fast(spec, found, progress)
+    if result.status == DIVERGED and found.code in WIDE_MOMENT:  # v̂ underflow, or a divergence
+        result = torch_loop.run(spec, make_optimizer, schedule, progress)
+        result.info.update(engine="torch", fallback=FALLBACK)
+    return result
 
 
 def run_fast(
@@ -706,11 +715,11 @@ def _after_root(code, k, p, state, r, x, g, root):  # noqa: PLR0917
             return _fma(p[0], state[2, r], x)
         return x + p[0] * g / avg
     if code in (AMSGRAD_PAPER, ADAMX):
-        return _adaptive_step(k, x, state[0, r], root + k[2], p[3])
+        return _adaptive_step(k, x, state[0, r], root + k[2], p[3], True)
     if code == ADAMNC:
-        return _adaptive_step(k, x, state[0, r], root + k[0], p[4])
+        return _adaptive_step(k, x, state[0, r], root + k[0], p[4], True)
     if code == YOGI:
-        return _adaptive_step(k, x, state[0, r], root + k[3], p[0])
+        return _adaptive_step(k, x, state[0, r], root + k[3], p[0], False)
     if code == ADABOUND:  # full_like(denom, step).div_(denom).clamp_(η_l, η_u).mul_(m)
         step = min(max(p[0] / (root + k[4]), p[1]), p[2]) * state[0, r]
         return x - step  # param.sub_(step)
@@ -727,10 +736,14 @@ def _after_root(code, k, p, state, r, x, g, root):  # noqa: PLR0917
 
 
 @numba.njit(cache=True, error_model="numpy")  # x/0 is ±inf or NaN, as in torch
-def _adaptive_step(k, x, m, denom, value):
+def _adaptive_step(k, x, m, denom, value, wide):  # noqa: PLR0917
     """param.addcdiv_(m, denom, value) with a zero denom taken as +inf (a zero step), as
-    src.optimizers does."""
+    src.optimizers does. `wide`: the optimizer keeps v̂ in float64 too and takes the formula's
+    step where v̂ underflowed under m ≠ 0 (src.optimizers.paper); this kernel's state cannot, so
+    it stops there (NaN: the run ends early) and `run` hands the job to the reference engine."""
     if denom == 0:
+        if wide and m != 0:
+            return _cast(k, math.nan)
         denom = _cast(k, math.inf)
     return x + value * m / denom
 

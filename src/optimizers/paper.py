@@ -8,6 +8,15 @@ bit; each docstring's pseudo-code gives the formula and, beside it, the torch op
 
 A zero denominator (v̂ = 0, e.g. eps = 0 while every gradient so far was 0) gives a zero step:
 the denominator is taken as +inf, so x is unchanged, instead of the 0/0 = NaN of the formula.
+
+Underflow (AMSGradPaper, AdamX, AdamNC, whose eps is 0): in float32 a gradient below ~1e-19 has a
+g² that rounds to 0 (g = 1e-30: g² = 1e-60), so v̂ = 0 although m ≠ 0, and the zero-denominator
+rule would take a zero step where the formula's is α·m/√v̂ ≈ α·sign(g). For a parameter narrower
+than float64 these optimizers also keep v (and v̂) in float64 (`exp_avg_sq_wide`,
+`max_exp_avg_sq_wide`; g² ≥ 1e-308 there), and where the float32 denominator is 0 under m ≠ 0
+the step is the formula's, computed in float64 and rounded once. Everywhere else the float32
+arithmetic is untouched (bit for bit what it was). A float64 parameter has no wider state: there a
+g below ~1e-154 still underflows, and takes a zero step.
 """
 
 from __future__ import annotations
@@ -63,6 +72,26 @@ def _safe(denom: Tensor) -> Tensor:
     return denom.masked_fill_(denom == 0, math.inf)
 
 
+WIDE = "exp_avg_sq_wide", "max_exp_avg_sq_wide"  # float64 copies of v and v̂ (module docstring)
+
+
+def _wide_state(p: Tensor, names: tuple[str, ...] = WIDE) -> dict[str, Tensor]:
+    """float64 copies of v (and v̂) for a parameter narrower than float64 (none for float64)."""
+    if p.dtype == torch.float64:
+        return {}
+    return {name: torch.zeros_like(p, dtype=torch.float64) for name in names}
+
+
+def _adaptive_step(p: Tensor, m: Tensor, denom: Tensor, lr: float, wide: Tensor | None) -> None:
+    """x ← x − lr·m/denom, denom = √v̂ + eps; a zero denom is a zero step, unless v̂ underflowed
+    under m ≠ 0 and `wide` (√v̂ + eps in float64) holds it: then the formula's step in float64."""
+    lost = (denom == 0) & (m != 0) if wide is not None else None
+    p.addcdiv_(m, _safe(denom), value=-lr)
+    if lost is not None and bool(lost.any()):
+        exact = p.double() - lr * m.double() / wide
+        p.copy_(torch.where(lost, exact.to(p.dtype), p))
+
+
 class AMSGradPaper(_Elementwise):
     r"""AMSGrad exactly as Algorithm 2 of Reddi, Kale & Kumar, "On the Convergence of Adam and
     Beyond" (ICLR 2018): no bias correction, eps 0 by default, the max on the raw v_t.
@@ -94,7 +123,7 @@ class AMSGradPaper(_Elementwise):
         )
 
     def _init_state(self, p: Tensor, group: dict) -> dict[str, Tensor]:
-        return _zeros(p, "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+        return {**_zeros(p, "exp_avg", "exp_avg_sq", "max_exp_avg_sq"), **_wide_state(p)}
 
     def _update(self, p: Tensor, g: Tensor, state: dict, group: dict, t: int) -> None:
         beta2 = group["betas"][1]
@@ -103,7 +132,14 @@ class AMSGradPaper(_Elementwise):
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         self._rescale_max(v_hat, group, t)
         torch.maximum(v_hat, v, out=v_hat)
-        p.addcdiv_(m, _safe(v_hat.sqrt().add_(group["eps"])), value=-group["lr"])
+        wide = None
+        if WIDE[0] in state:  # the same recurrence in float64 (module docstring: underflow)
+            v_wide, v_hat_wide, g_wide = state[WIDE[0]], state[WIDE[1]], g.double()
+            v_wide.mul_(beta2).addcmul_(g_wide, g_wide, value=1 - beta2)
+            self._rescale_max(v_hat_wide, group, t)
+            torch.maximum(v_hat_wide, v_wide, out=v_hat_wide)
+            wide = v_hat_wide.sqrt().add_(group["eps"])
+        _adaptive_step(p, m, v_hat.sqrt().add_(group["eps"]), group["lr"], wide)
 
     def _rescale_max(self, v_hat: Tensor, group: dict, t: int) -> None:
         """What happens to v̂_{t−1} before the max: nothing here (AdamX rescales it)."""
@@ -133,13 +169,18 @@ class AdamNC(_Elementwise):
         super().__init__(params, {"lr": lr, "beta1": beta1, "beta1_decay": beta1_decay, "eps": eps})
 
     def _init_state(self, p: Tensor, group: dict) -> dict[str, Tensor]:
-        return _zeros(p, "exp_avg", "exp_avg_sq")
+        return {**_zeros(p, "exp_avg", "exp_avg_sq"), **_wide_state(p, WIDE[:1])}  # v: no max
 
     def _update(self, p: Tensor, g: Tensor, state: dict, group: dict, t: int) -> None:
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m.lerp_(g, 1 - beta1_t(group["beta1"], group["beta1_decay"], t))
         v.mul_(1 - 1 / t).addcmul_(g, g, value=1 / t)
-        p.addcdiv_(m, _safe(v.sqrt().add_(group["eps"])), value=-group["lr"])
+        wide = None
+        if WIDE[0] in state:  # the same recurrence in float64 (module docstring: underflow)
+            v_wide, g_wide = state[WIDE[0]], g.double()
+            v_wide.mul_(1 - 1 / t).addcmul_(g_wide, g_wide, value=1 / t)
+            wide = v_wide.sqrt().add_(group["eps"])
+        _adaptive_step(p, m, v.sqrt().add_(group["eps"]), group["lr"], wide)
 
 
 class AdamX(AMSGradPaper):

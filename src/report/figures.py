@@ -282,3 +282,29 @@ def heatmap_figure(grids: Sequence[Grid], metric: str) -> Figure:
     for ax, grid in zip(axes, grids, strict=True):
         draw_grid(fig, ax, grid, metric)
     return fig
+
+
+def boundary_figure(key: str, over: str, rows: Sequence[dict[str, Any]]) -> Figure:
+    """A phase boundary over a second parameter: the bisected `key`'s boundary (dots) with its
+    final bracket (bars) at each value of `over`; a value whose bracket held no boundary is
+    marked on the axis (×). `rows`: {"value", "boundary", "bracket"} per value of `over`."""
+    fig = new_figure(5.5, 3.8)
+    ax = fig.subplots()
+    found = [r for r in rows if r.get("boundary") is not None]
+    if found:
+        x = np.array([float(r["value"]) for r in found])
+        y = np.array([float(r["boundary"]) for r in found])
+        low, high = (np.array([float(r["bracket"][i]) for r in found]) for i in (0, 1))
+        ax.errorbar(x, y, yerr=[y - low, high - y], fmt="o-", capsize=3, color="tab:blue")
+    missing = [float(r["value"]) for r in rows if r.get("boundary") is None]
+    if missing:
+        ax.plot(missing, [ax.get_ylim()[0]] * len(missing), "x", color="tab:red",
+                clip_on=False, label="no boundary in the bracket")  # fmt: skip
+        ax.legend()
+    values = [float(r["value"]) for r in rows]
+    if min(values) > 0 and max(values) / min(values) >= 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(over)
+    ax.set_ylabel(f"boundary of {key}")
+    ax.set_title(f"{key}: phase boundary over {over}")
+    return fig

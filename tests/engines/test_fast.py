@@ -173,3 +173,21 @@ def test_auto_picks_fast_and_falls_back_to_torch() -> None:
     assert run_engine(cfg, build_spec(cfg), None)[0] == "torch"
     cfg = make_cfg("steps=100", "log.points=10", "engine=torch")
     assert run_engine(cfg, build_spec(cfg), None)[0] == "torch"
+
+
+@pytest.mark.parametrize("optim", ["amsgrad_paper", "adamnc", "adamx"])
+def test_an_underflowed_second_moment_gives_the_reference_engines_steps(optim: str) -> None:
+    """Gradients ~1e-29 in float32 (fn.scale = 1e-31): g² underflows to 0, so the float32 v̂ is 0
+    under m ≠ 0. The paper-exact optimizers then take the formula's step from their float64 v̂
+    (src.optimizers.paper); the fast engine's state cannot, so it hands the job to the reference
+    engine, and the job's numbers are the reference's, moving x as the formula does."""
+    tiny = (f"optim={optim}", "fn.scale=1e-31", "steps=3000", "log.points=3000")
+    args = plain(make_cfg(*tiny))
+    reference, fast = torch_loop.run(*args), fast_engine.run(*args)
+    assert fast.info["engine"] == "torch" and "reference engine ran" in fast.info["fallback"]
+    np.testing.assert_array_equal(fast.x, reference.x)
+    np.testing.assert_array_equal(fast.avg_regret, reference.avg_regret)
+    # the formula's steps: as in float64, where g² ~ 1e-58 does not underflow (scale-free steps)
+    wide = torch_loop.run(*plain(make_cfg(*tiny, "dtype=float64")))
+    assert reference.status == "finished" and np.abs(reference.x).max() > 1e-3
+    np.testing.assert_allclose(reference.x, wide.x, rtol=0, atol=1e-5)

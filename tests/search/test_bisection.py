@@ -59,3 +59,41 @@ def test_theorem1_boundary_in_C_is_found_with_its_bracket(tmp_path: Path) -> Non
     assert sorted(float(r.data.params["fn.C"]) for r in children) == sorted(
         v for v, _ in result.probes
     )
+
+
+@pytest.mark.slow
+def test_a_bisection_swept_over_a_second_parameter_draws_its_boundary(tmp_path: Path) -> None:
+    """Theorem 1's setting at periods 3 and 4: x* flips at C = period − 1 while Adam stays at +1,
+    so the failing C starts at 2 and at 3; one bisection per period, each with its bracket, a
+    metric per period on the parent, and the boundary figure."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run_main(
+        "-m",
+        "+search=bisect_c",
+        "fn.period=3,4",
+        "optim.betas=[0.0,0.1]",
+        "optim.lr=0.01",
+        "steps=5000",
+        "log.points=20",
+        "hydra.sweeper.low=1.0",
+        "hydra.sweeper.high=3.5",
+        "hydra.sweeper.log=false",
+        "hydra.sweeper.tolerance=0.05",
+        f"hydra.sweep.dir={tmp_path}/multirun",
+        f"tracking.uri={uri}",
+    )
+    result = OmegaConf.load(tmp_path / "multirun" / "bisection.yaml")
+    assert result.over == ["fn.period"]
+    for row, flip in zip(result.boundaries, (2.0, 3.0), strict=True):
+        low, high = row.bracket
+        assert high - low <= 0.05 and low <= flip <= high, row
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.role = 'sweep'")
+    history = client.get_metric_history(parent.info.run_id, "boundary")
+    assert [m.step for m in history] == [0, 1]
+    assert [m.value for m in history] == [row.boundary for row in result.boundaries]
+    files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"boundaries.csv", "boundary.png"} <= files
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert all("period=" in r.info.run_name and "fn.C=" in r.info.run_name for r in children)
