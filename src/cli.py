@@ -39,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.config.checks import ConfigError
 from src.config.tracking_checks import uri_password_error
 from src.job import JobFailed, check, default_name, run_job
+from src.report.terminal import job_done
 from src.search.objective import search_trial
 from src.tracking import store as tracking
 from src.tracking.sweep import JobFailure, full_error, interrupted, parent_run_id, swept_keys
@@ -77,7 +78,11 @@ def job(cfg: DictConfig) -> Any:
                 None,
             )
             return search_trial(cfg, run, name, choices, reference)
-        return run(cfg, run_name=name, choices=choices)
+        result = run(cfg, run_name=name, choices=choices)
+        uri, experiment = str(cfg.tracking.uri), str(cfg.tracking.experiment)
+        job_done(name, "FINISHED", result.finals(), result.info["run_id"], sweep=multirun,
+                 uri=uri, experiment=experiment)  # fmt: skip
+        return result
     except (ConfigError, JobFailed, *STORE_ERRORS) as error:
         if full_error():
             raise

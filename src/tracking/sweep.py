@@ -49,6 +49,7 @@ from src.tracking import store
 PARENT_ENV = "BREAKING_ADAM_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"
 SWEPT_ENV = "BREAKING_ADAM_SWEPT"
+JOBS_ENV = "BREAKING_ADAM_JOBS"  # the jobs the sweep plans (0: unknown), for its progress line
 INTERRUPTED_FILE = "interrupted"
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # jobs in-process
 CTRL_C_GRACE = 5.0  # s for workers that received Ctrl-C themselves to log and close their runs
@@ -163,6 +164,7 @@ class SweepRun(Callback):
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         os.environ[PARENT_ENV] = self.run_id
         os.environ[SWEPT_ENV] = ",".join(self.swept)
+        os.environ[JOBS_ENV] = str(self.jobs)
         if str(config.hydra.launcher.get("_target_")) != BASIC_LAUNCHER:
             self._forward_signals(sweep_dir)
 

@@ -1,0 +1,138 @@
+"""What the terminal says when a run or a sweep ends, and while a sweep runs.
+
+- `result_table(rows)`: one row per job: name, status, final x, R_T/T, run id;
+- `job_done(...)`: a single run's table, or a sweep job's one line, when the job ends (in the
+  job's process, so Hydra's `main.log` of the job holds it);
+- `SweepSummary`: the Hydra callback (`hydra.callbacks.summary` in conf/config.yaml) that logs
+  jobs done / total with an ETA as a sweep's jobs end (in the launching process: each job of the
+  basic launcher; a parallel launcher's at the end), then the table of every child run read back
+  from the store, the sweep folder, the report command and the URL `make ui` opens. The table is
+  also written to `<sweep dir>/results.txt`.
+
+Everything goes through Python logging (logger `src.report.terminal`): Hydra's console handler
+shows it, its `main.log` files keep it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from src.tracking import store as tracking
+from src.tracking.sweep import JOBS_ENV, parent_run_id
+from src.tracking.ui_url import runs_url
+
+log = logging.getLogger(__name__)
+COLUMNS = ("run", "status", "final x", "R_T/T", "run id")
+DEFAULT_PORT = 5000
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
+
+
+def result_table(rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table with a header, one row per job, columns COLUMNS."""
+    table = [COLUMNS, *rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(COLUMNS))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def row(name: str, status: str, finals: Mapping[str, float], run_id: str) -> tuple[str, ...]:
+    """A job's row: a synthetic run's final x (its tail's mean where F is a vector: the norm),
+    a task's final test accuracy in its place."""
+    x = finals.get("final_x", finals.get("final_x_norm", finals.get("final_test_accuracy")))
+    return name, status, number(x), number(finals.get("final_avg_regret")), run_id
+
+
+def where_to_look(uri: str, experiment: str) -> str:
+    """The URL `make ui` opens (the default store), or the command for another store."""
+    try:
+        url = runs_url(uri, experiment, "127.0.0.1", DEFAULT_PORT)
+    except Exception:  # noqa: BLE001  (a store that cannot answer: say how to open it)
+        url = f"http://127.0.0.1:{DEFAULT_PORT}/"
+    shown = tracking.redact(uri)
+    if shown.startswith("sqlite:///") and shown.endswith("/mlflow.db"):
+        return f"runs: `make ui`, then {url}"
+    return f"runs: `mlflow ui --backend-store-uri {shown}`, then {url}"
+
+
+def job_done(name: str, status: str, finals: Mapping[str, float], run_id: str, *, sweep: bool,
+             uri: str, experiment: str) -> None:  # fmt: skip
+    """Log the job's result when it ends: its one line in a sweep, else the table and where to
+    look."""
+    cells = row(name, status, finals, run_id)
+    if sweep:
+        log.info("job done: %s", " · ".join(c for c in cells if c))
+        return
+    log.info("result\n%s\n%s", result_table([cells]), where_to_look(uri, experiment))
+
+
+def child_runs(client: MlflowClient, experiment: str, parent: str) -> list[Any]:
+    """The sweep's child runs in job order."""
+    query = f"tags.`{tracking.PARENT_TAG}` = '{parent}'"
+    runs = tracking.retry(lambda: client.search_runs([experiment], query, max_results=50000))
+    return sorted(runs, key=lambda r: (int(r.data.tags.get("job", "0") or 0), r.info.start_time))
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class SweepSummary(Callback):
+    """Progress with an ETA as the sweep's jobs end, the result table at its end."""
+
+    def __init__(self) -> None:
+        self.total, self.done, self.began = 0, 0, 0.0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.total = int(os.environ.get(JOBS_ENV, "0") or 0)  # set by the sweep's own callback
+        self.done, self.began = 0, time.monotonic()
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        if not self.began:  # a worker's copy: the launching process counts
+            return
+        self.done += 1
+        elapsed = time.monotonic() - self.began
+        if self.total:
+            left = max(self.total - self.done, 0) * elapsed / self.done
+            log.info(
+                "sweep: %d/%d jobs done, %s elapsed, about %s left",
+                self.done, self.total, duration(elapsed), duration(left),
+            )  # fmt: skip
+        else:
+            log.info("sweep: %d jobs done, %s elapsed", self.done, duration(elapsed))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+        parent = parent_run_id(sweep_dir)
+        if parent is None:
+            return
+        uri, name = str(config.tracking.uri), str(config.tracking.experiment)
+        try:
+            client, experiment = tracking.connect(uri, name)
+            runs = child_runs(client, experiment, parent)
+        except Exception as error:  # noqa: BLE001  (a summary never fails a sweep)
+            log.warning("no result table: %s", tracking.redact(str(error)))
+            return
+        rows = [
+            row(r.info.run_name or "", r.info.status, r.data.metrics, r.info.run_id) for r in runs
+        ]
+        table = result_table(rows)
+        (sweep_dir / "results.txt").write_text(table + "\n")
+        log.info(
+            "sweep results (%d runs, parent %s)\n%s\nsweep folder: %s\nreport: `make figure` "
+            "(python -m src.report --parent %s)\n%s",
+            len(runs), parent, table, sweep_dir, parent, where_to_look(uri, name),
+        )  # fmt: skip
