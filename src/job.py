@@ -347,8 +347,10 @@ def log_outcome(
 ) -> None:
     """The run's metric histories, final metrics, `<artifact>.npz`, `config.yaml`, the `.hydra/`
     copy and `<artifact>.png` (when there is anything to draw)."""
-    histories = {k: np.asarray(v).tolist() for k, v in result.histories().items()}
-    tracking.log_histories(client, run_id, result.log_steps.tolist(), histories)
+    steps, histories = result.log_steps.tolist(), result.histories()
+    for names, first in chart_histories(result):
+        logged = {k: np.asarray(histories[k]).tolist()[first:] for k in names}
+        tracking.log_histories(client, run_id, steps[first:], logged)
     tracking.log_metrics(client, run_id, result.finals(), step=result.steps_done)
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -366,6 +368,19 @@ def log_outcome(
         raise tracking.StoreError(
             f"artifacts: cannot write{where}: {error.strerror or error}"
         ) from error
+
+
+def chart_histories(result: Result) -> list[tuple[list[str], int]]:
+    """Which histories MLflow gets from which logged point: R_t/t (`avg_regret`) from the second
+    one when the first is t = 1 and more follow, every other history from the first.
+
+    R_1/1 = f_1(x_1) − min_F f_1 is the first loss's whole range (1010 on Figure 1's online
+    problem) while R_t/t later is below 1: MLflow's default chart, linear from its largest value,
+    would show a flat line. The run's `trajectory.npz` keeps every point."""
+    names = list(result.histories())
+    skip = "avg_regret" in names and len(result.log_steps) > 2 and result.log_steps[0] == 1
+    rest = [k for k in names if not (skip and k == "avg_regret")]
+    return [(rest, 0), *([(["avg_regret"], 1)] if skip else [])]
 
 
 def keep_locally(result: Result, hydra_dir: Path | None) -> Path | None:
