@@ -17,6 +17,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 # Reddi et al. (2018), Figure 1: ADAM in blue, AMSGRAD in red.
 PAPER_COLORS = {"Adam": "tab:blue", "AMSGrad": "tab:red"}
@@ -33,6 +34,7 @@ OTHER_COLORS = [
 ]
 X_LABEL, X_T, REGRET_T = "iterations", "$x_t$", "$R_t/t$"
 TRAIN_LOSS, TEST_LOSS, TEST_ACCURACY = "training loss", "test loss", "test accuracy"
+FIXED_SCALES = {"final_x": (-1.0, 1.0), "tail_x_mean": (-1.0, 1.0)}  # x in F = [−1, 1]
 
 
 @dataclass
@@ -140,7 +142,7 @@ def draw_panel(ax: Any, panel: Panel) -> None:
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(panel.ylabel)
     ax.grid(True, alpha=0.3)
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 4))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: iterations(v)))
     limits = robust_limits(panel.curves)
     if panel.ylabel == X_T and limits and limits[0] >= -1.2 and limits[1] <= 1.2:
         ax.set_ylim(-1.1, 1.1)
@@ -151,13 +153,27 @@ def draw_panel(ax: Any, panel: Panel) -> None:
         ax.legend(loc="best", frameon=False)
 
 
+def iterations(value: float) -> str:
+    """An iteration tick without offset text: 0, 500, 20k, 2M, 1.5M."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def letter(ax: Any, n: int) -> None:
+    """The panel's letter, (a), (b), ..., before its title as in the paper."""
+    ax.set_title(f"({chr(ord('a') + n)}) {ax.get_title()}".rstrip())
+
+
 def panels_figure(panels: Sequence[Panel], title: str | None = None) -> Figure:
     """Panels side by side, one axes each (Figure 1 is three: online R_t/t, online x_t,
     stochastic x_t)."""
     fig = new_figure(4.6 * max(len(panels), 1), 3.6)
     axes = fig.subplots(1, max(len(panels), 1), squeeze=False)[0]
-    for ax, panel in zip(axes, panels, strict=False):
+    for n, (ax, panel) in enumerate(zip(axes, panels, strict=False)):
         draw_panel(ax, panel)
+        letter(ax, n)
     if title:
         fig.suptitle(title)
     return fig
@@ -169,9 +185,12 @@ def rows_figure(rows: Sequence[Sequence[Panel]], title: str | None = None) -> Fi
     columns = max((len(row) for row in rows), default=1) or 1
     fig = new_figure(4.6 * columns, 3.4 * max(len(rows), 1))
     axes = fig.subplots(max(len(rows), 1), columns, squeeze=False)
+    n = 0
     for ax_row, row in zip(axes, rows, strict=False):
         for ax, panel in zip(ax_row, row, strict=False):
             draw_panel(ax, panel)
+            letter(ax, n)
+            n += 1
         for ax in ax_row[len(row) :]:
             ax.set_axis_off()
     if title:
@@ -238,10 +257,14 @@ def _cell_text(value: float, note: str | None) -> str:
 
 
 def draw_grid(fig: Figure, ax: Any, grid: Grid, metric: str) -> None:
-    """One heatmap: diverging colours around 0 if any value is negative, cells annotated."""
+    """One heatmap, cells annotated: `final_x` on the fixed diverging scale of F = [−1, 1] (the
+    same colour for the same x in every panel), else diverging colours around 0 if any value is
+    negative, else viridis."""
     shown = np.where(np.isfinite(grid.values), grid.values, np.nan)
     finite = shown[np.isfinite(shown)]
-    if finite.size and finite.min() < 0:
+    if metric in FIXED_SCALES:
+        cmap, norm = colormaps["coolwarm"], Normalize(*FIXED_SCALES[metric])
+    elif finite.size and finite.min() < 0:
         bound = float(np.abs(finite).max()) or 1.0
         cmap, norm = colormaps["coolwarm"], Normalize(-bound, bound)
     else:
@@ -279,8 +302,10 @@ def heatmap_figure(grids: Sequence[Grid], metric: str) -> Figure:
         max(3.4, 0.55 * max(len(g.rows) for g in grids) + 2.0),
     )
     axes = fig.subplots(1, len(grids), squeeze=False)[0]
-    for ax, grid in zip(axes, grids, strict=True):
+    for n, (ax, grid) in enumerate(zip(axes, grids, strict=True)):
         draw_grid(fig, ax, grid, metric)
+        if len(grids) > 1:
+            letter(ax, n)
     return fig
 
 

@@ -89,6 +89,7 @@ DATA_NAMES = {
     "src.tasks.datasets.CIFAR10": "CIFAR-10",
 }
 # a run's identity dimension -> its config group
+SYMBOLS = {"optim.betas.0": "β₁", "optim.betas.1": "β₂", "optim.lr": "lr"}  # axis labels
 IDENTITY = {"optimizer": "optim", "fn": "fn", "task": "task", "data": "data"}
 MAX_RUNS = 50_000
 
@@ -304,7 +305,9 @@ def _sort_key(text: str) -> tuple[int, float, str]:
 
 
 def short(key: str) -> str:
-    """'optim.lr' -> 'lr' and 'optim.betas.1' -> 'betas[1]', for labels."""
+    """'optim.lr' -> 'lr', 'optim.betas.1' -> 'β₂', 'optim.eps.1' -> 'eps[1]', for labels."""
+    if key in SYMBOLS:
+        return SYMBOLS[key]
     parts = key.split(".")
     if len(parts) > 1 and parts[-1].isdigit():
         return f"{parts[-2]}[{parts[-1]}]"
@@ -327,8 +330,35 @@ def _line_label(run: ChildRun, dims: Sequence[str]) -> str:
 
 
 def _panel_title(run: ChildRun, dims: Sequence[str]) -> str:
-    extra = [f"{short(d)}={dim_value(run, d)}" for d in _fn_dims(dims) if d != "fn"]
-    return ", ".join([fn_label(run.params), *extra])
+    return fn_words(run.params)
+
+
+def _num(params: dict[str, str], key: str, default: float = 1.0) -> float:
+    try:
+        return float(params.get(key, default))
+    except ValueError:
+        return math.nan
+
+
+def fn_words(params: dict[str, str]) -> str:
+    """The problem in words with its parameters, e.g. 'online: 1010x once every 101 steps, else
+    −10x' (its option name, then f_t as in `src.problems.functions`)."""
+    name, scale = fn_label(params), _num(params, "fn.scale")
+    big, small = f"{scale * _num(params, 'fn.C'):g}x", f"−{scale:g}x".replace("−1x", "−x")
+    if "fn.period" in params:
+        rule = f"{big} once every {params['fn.period']} steps, else {small}"
+    elif "fn.delta" in params:
+        rule = f"{big} w.p. (1+δ)/(C+1), δ={params['fn.delta']}, else {small}"
+    elif "fn.p" in params:
+        rule = f"{big} w.p. {params['fn.p']}, else {small}"
+    elif "fn.curvature" in params:
+        rule = (
+            f"{params['fn.curvature']}/2·(x − c_t)², "
+            f"c_t ~ N({params.get('fn.center')}, {params.get('fn.noise')}²)"
+        )
+    else:
+        return name
+    return f"{name}: {rule}"
 
 
 def run_curve(run: ChildRun, key: str, label: str, color: object) -> Curve:
@@ -439,13 +469,14 @@ def figure2(runs: Sequence[ChildRun], dims: Sequence[str]) -> Figure:
 
 
 def heatmap_axes(dims: Sequence[str]) -> tuple[str, str] | None:
-    """(rows, cols) of the heatmaps: the two varying params besides optimizer and fn, else the
-    two dimensions if there are exactly two; None otherwise."""
+    """(rows, cols) of the heatmaps: the two varying params besides optimizer and problem, else
+    one such param against the other dimension if there are exactly two; None otherwise (an
+    optimizer × problem grid would only repeat the summary table)."""
     extra = [d for d in dims if d not in IDENTITY]
     if len(extra) == 2:
         return extra[0], extra[1]
-    if len(dims) == 2:
-        return dims[0], dims[1]
+    if len(extra) == 1 and len(dims) >= 2:  # against the optimizer (or the problem)
+        return extra[0], next(d for d in dims if d != extra[0])
     return None
 
 
@@ -465,7 +496,10 @@ def heatmap_grids(runs: Sequence[ChildRun], dims: Sequence[str], metric: str) ->
     cols = sorted({dim_value(r, col_key) for r in runs}, key=_sort_key)
     grids: dict[str, list[ChildRun]] = {}
     for run in runs:
-        facet = ", ".join(f"{short(d)}={dim_value(run, d)}" for d in facets)
+        facet = ", ".join(
+            dim_value(run, d) if d in IDENTITY else f"{short(d)}={dim_value(run, d)}"
+            for d in facets
+        )
         grids.setdefault(facet, []).append(run)
     out = []
     for title, members in grids.items():
@@ -477,8 +511,8 @@ def heatmap_grids(runs: Sequence[ChildRun], dims: Sequence[str], metric: str) ->
             np.full((len(rows), len(cols)), np.nan),
             rows,
             cols,
-            row_key,
-            col_key,
+            SYMBOLS.get(row_key, row_key),
+            SYMBOLS.get(col_key, col_key),
             title=f"{metric}: {title}" if title else metric,
         )
         for cell, cell_runs in cells.items():

@@ -282,8 +282,8 @@ def test_the_report_draws_figure2_and_the_task_summary(sweep) -> None:
     rows = report.figure2_rows(children, dims)
     assert [[p.ylabel for p in row] for row in rows] == [[TRAIN_LOSS, TEST_LOSS]] * 2
     assert [row[0].title for row in rows] == [
-        "logistic regression on digits, betas[1]=0.99",
-        "logistic regression on digits, betas[1]=0.999",
+        "logistic regression on digits, β₂=0.99",
+        "logistic regression on digits, β₂=0.999",
     ]
     for row in rows:
         for panel in row:

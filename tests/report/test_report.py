@@ -23,14 +23,10 @@ from tests.conftest import run_main
 
 STEPS = 2000
 LONG = 300_000  # for lr 1e35 to overflow float32 x (the fast engine: milliseconds)
-FIGURE_FILES = (
-    "figure1.png",
-    "figure1.pdf",
-    "heatmap_tail_x_mean.png",
-    "heatmap_final_avg_regret.png",
-    "summary.csv",
-    "summary.md",
-)
+FIGURE_FILES = ("figure1.png", "figure1.pdf", "summary.csv", "summary.md")  # optim × fn
+GRID_FILES = (*FIGURE_FILES, "heatmap_tail_x_mean.png", "heatmap_final_avg_regret.png")
+ONLINE = "online: 1010x once every 101 steps, else −10x"
+STOCHASTIC = "stochastic: 1010x w.p. 0.01, else −10x"
 
 
 class Sweep:
@@ -136,10 +132,14 @@ def test_figure1_has_the_papers_panels_and_one_line_per_optimizer(figure1: Sweep
     fig = report.figure1(figure1.runs, figure1.dims)
     axes = fig.get_axes()
     assert [(ax.get_title(), ax.get_ylabel(), ax.get_xlabel()) for ax in axes] == [
-        ("online", "$R_t/t$", "iterations"),
-        ("online", "$x_t$", "iterations"),
-        ("stochastic", "$x_t$", "iterations"),
+        (f"(a) {ONLINE}", "$R_t/t$", "iterations"),
+        (f"(b) {ONLINE}", "$x_t$", "iterations"),
+        (f"(c) {STOCHASTIC}", "$x_t$", "iterations"),
     ]
+    fig.canvas.draw()
+    for ax in axes:  # plain ticks (2k, not 2 with an offset ×10³)
+        assert ax.xaxis.get_offset_text().get_text() == ""
+        assert "2k" in [t.get_text() for t in ax.get_xticklabels()]
     for ax, (fn, key) in zip(
         axes, [("Periodic", "avg_regret"), ("Periodic", "x"), ("Bernoulli", "x")], strict=True
     ):
@@ -209,7 +209,7 @@ def test_grid_heatmap_cells_equal_the_final_metrics(grid: Sweep) -> None:
         assert (grid.folder / f"heatmap_{metric}.png").is_file()
         fig = report.heatmap_figure(report.heatmap_grids(grid.runs, grid.dims, metric), metric)
         ax = fig.get_axes()[0]
-        assert (ax.get_ylabel(), ax.get_xlabel()) == ("optim.lr", "fn.C")
+        assert (ax.get_ylabel(), ax.get_xlabel()) == ("lr", "fn.C")
         rows = [t.get_text() for t in ax.get_yticklabels()]
         cols = [t.get_text() for t in ax.get_xticklabels()]
         assert [float(r) for r in rows] == [0.001, 0.01]
@@ -230,10 +230,11 @@ def test_grid_figure1_has_one_line_per_learning_rate(grid: Sweep) -> None:
     axes = report.figure1(grid.runs, grid.dims).get_axes()
     c = {float(r.params["fn.C"]): r.params["fn.C"] for r in grid.runs}
     assert [ax.get_title() for ax in axes] == [
-        f"online, C={c[101]}",
-        f"online, C={c[101]}",
-        f"online, C={c[51]}",
+        "(a) online: 1010x once every 101 steps, else −10x",
+        "(b) online: 1010x once every 101 steps, else −10x",
+        "(c) online: 510x once every 101 steps, else −10x",
     ]
+    assert set(c) == {51, 101}
     assert [line.get_label() for line in axes[2].get_lines()] == ["Adam, lr=0.001", "Adam, lr=0.01"]
 
 
@@ -306,7 +307,7 @@ def test_cli_reports_a_given_sweep_and_prints_its_folder(grid: Sweep, tmp_path: 
     assert proc.returncode == 0, proc.stderr
     folder = Path(proc.stdout.strip().splitlines()[-1])
     assert folder.parent == tmp_path and folder.name == grid.parent.info.run_id
-    assert {p.name for p in folder.iterdir()} == set(FIGURE_FILES)
+    assert {p.name for p in folder.iterdir()} == set(GRID_FILES)
 
 
 def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
@@ -317,7 +318,14 @@ def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
 
 def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
     """`optim.betas.0=… optim.betas.1=…` sweeps: the heatmap axes are β₁ and β₂."""
-    from src.report.sweep import ChildRun, heatmap_axes, sweep_dimensions, with_list_items
+    from src.report.figures import heatmap_figure
+    from src.report.sweep import (
+        ChildRun,
+        heatmap_axes,
+        heatmap_grids,
+        sweep_dimensions,
+        with_list_items,
+    )
 
     def child(b1: str, b2: str) -> ChildRun:
         params = with_list_items(
@@ -335,3 +343,14 @@ def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
     dims = sweep_dimensions(runs)
     assert dims == ["optim.betas.0", "optim.betas.1"]
     assert heatmap_axes(dims) == ("optim.betas.0", "optim.betas.1")
+    for run, final_x in zip(runs, (-1.0, 1.0, 0.34, 1.0), strict=True):
+        run.metrics["final_x"] = final_x
+    fig = heatmap_figure(heatmap_grids(runs, dims, "final_x"), "final_x")
+    ax = fig.get_axes()[0]
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("β₁", "β₂")
+    assert ax.images[0].norm.vmin == -1 and ax.images[0].norm.vmax == 1  # F, in every panel
+
+
+def test_no_heatmap_of_an_optimizer_by_problem_grid() -> None:
+    assert report.heatmap_axes(["optimizer", "fn"]) is None
+    assert report.heatmap_axes(["optimizer", "fn", "optim.lr"]) == ("optim.lr", "optimizer")
