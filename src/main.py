@@ -2,13 +2,15 @@
 
 import hydra
 
-from src import cli
+from src import completion
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg):  # noqa: ANN001, ANN201  (Hydra's entry point, as in its own examples)
+    from src import cli  # torch and MLflow: not imported for a tab completion's query
+
     return cli.job(cfg)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    completion.run_or_complete(main)  # -sc: tab completion, else src.cli.run

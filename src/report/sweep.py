@@ -668,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     client = MlflowClient(tracking_uri=args.tracking_uri)
     experiment = client.get_experiment_by_name(args.experiment)
     if experiment is not None:  # runs whose process is gone are KILLED, not left RUNNING
+        tracking.warn_misplaced_artifacts(client, experiment.experiment_id, args.tracking_uri)
         tracking.reap_stale_runs(client, experiment.experiment_id)
     parent = find_parent(client, args.parent, args.experiment)
     folder = write_report(client, parent, args.out)

@@ -15,6 +15,7 @@ import re
 import socket
 import sqlite3
 import ssl
+import sys
 import tempfile
 import time
 import urllib.error
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
@@ -34,6 +36,7 @@ PARAMS_PER_BATCH = 100
 PARENT_TAG = "mlflow.parentRunId"
 OWNER_HOST, OWNER_PID, OWNER_START = "owner.host", "owner.pid", "owner.start"
 STALE_REASON = "owner process gone"
+PARENT_ENV = "BREAKING_ADAM_PARENT_RUN_ID"  # set in a sweep's jobs (src.tracking.sweep)
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306}
 
 
@@ -187,6 +190,37 @@ def artifact_location(uri: str) -> str | None:
     return None
 
 
+def misplaced_artifacts(uri: str, location: str | None) -> str | None:
+    """One line if a SQLite store's experiment keeps its artifacts outside the store's folder.
+
+    MLflow records an experiment's artifact location as an absolute `file://` path when the
+    experiment is created. A copied or moved `mlflow.db` therefore keeps writing (and reading) its
+    artifacts in the old folder; this says so, naming both places. None when all is in place, for
+    a non-SQLite store, or for a non-file location (a server's `mlflow-artifacts:`)."""
+    database = sqlite_path(uri)
+    if database is None or not location:
+        return None
+    parsed = urlsplit(location)
+    if parsed.scheme not in ("", "file"):
+        return None
+    root = Path(url2pathname(parsed.path)).resolve()
+    folder = database.resolve().parent
+    if root.is_relative_to(folder):
+        return None
+    return (
+        f"warning: the store {database} keeps its artifacts in {root}, outside {folder} "
+        "(a copied or moved mlflow.db writes to its old folder: docs/tracking.md)"
+    )
+
+
+def warn_misplaced_artifacts(client: MlflowClient, experiment: str, uri: str) -> None:
+    """Print `misplaced_artifacts`'s line on stderr (nothing if the experiment does not exist)."""
+    found = retry(lambda: client.get_experiment(experiment))
+    line = misplaced_artifacts(uri, found.artifact_location if found else None)
+    if line:
+        print(line, file=sys.stderr)
+
+
 def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
     """The id of experiment `name`, created if missing (safe when several processes race)."""
     found = retry(lambda: client.get_experiment_by_name(name))
@@ -236,6 +270,8 @@ def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StoreError(f"tracking.uri={redact(uri)}: {first[:300]}") from error
     _OPEN[uri, experiment] = (client, found)
+    if not os.environ.get(PARENT_ENV):  # a sweep's launching process has said it already
+        warn_misplaced_artifacts(client, found, uri)
     return client, found
 
 

@@ -46,7 +46,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.tracking import store
 
-PARENT_ENV = "BREAKING_ADAM_PARENT_RUN_ID"
+PARENT_ENV = store.PARENT_ENV  # "BREAKING_ADAM_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"
 SWEPT_ENV = "BREAKING_ADAM_SWEPT"
 JOBS_ENV = "BREAKING_ADAM_JOBS"  # the jobs the sweep plans (0: unknown), for its progress line

@@ -4,8 +4,11 @@ MLflow's UI (MLflow 3 otherwise opens its GenAI overview). `make ui` prints it."
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mlflow.tracking import MlflowClient
+
+from src.tracking.store import misplaced_artifacts
 
 
 def runs_url(store: str, experiment: str, host: str, port: int) -> str:
@@ -24,6 +27,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
+    found = MlflowClient(tracking_uri=args.store).get_experiment_by_name(args.experiment)
+    line = misplaced_artifacts(args.store, found.artifact_location if found else None)
+    if line:
+        print(line, file=sys.stderr)
     print(f"the runs: {runs_url(args.store, args.experiment, args.host, args.port)}")
     print("(if the page shows MLflow's GenAI overview, switch the sidebar to 'Model training')")
 
