@@ -301,7 +301,12 @@ def run_fast(
     low, high = spec.projection.bounds
     cmp_low, cmp_high = spec.comparator_bounds()
     streams = RandomStreams(spec.seed, R)
-    buffers = (np.zeros(R, dt), np.zeros(R, dt), np.zeros(R, dt))  # gradients, radicands, roots
+    bits = np.int32 if dt == np.float32 else np.int64
+    rooted = np.zeros(R + 1, dt)  # the radicands of the last sqrt call, then a validity flag
+    radicands = np.zeros(R, dt)
+    # gradients, radicands, roots, and the radicands already rooted (see _run_chunk)
+    buffers = (np.zeros(R, dt), radicands, np.zeros(R, dt), rooted)
+    buffers += (rooted.view(bits), radicands.view(bits))
     tail_from = tail_start(spec.steps)
     tail = np.array([[0.0], [np.inf], [-np.inf]]).repeat(R, 1)  # Σ x, min x, max x over the tail
     pos, done, status, reason = 0, 0, FINISHED, ""
@@ -434,9 +439,19 @@ def _power(base, t):
         return 1.0
     if base <= 0.0:
         return 0.0
-    if base < 1.0 and t * math.log(base) < -41.5:  # e^−41.5 < 1e−18
+    # base**t ≤ e^{t(base − 1)} (log x ≤ x − 1): no log per step, and e^−41.5 < 1e−18
+    if base < 1.0 and t * (base - 1.0) < -41.5:
         return 0.0
-    return _pow(base, float(t))  # Python's pow(); numba's float ** int multiplies, rounding apart
+    return _pow_py(base, float(t))
+
+
+@numba.njit(cache=True)
+def _pow_py(base, exponent):
+    """Python's base ** exponent (the C library's pow()); pow(1, y) is exactly 1 (C99 F.9.4.4),
+    which a vanished bias correction hits every step: no call then."""
+    if base == 1.0:
+        return 1.0
+    return _pow(base, exponent)
 
 
 @intrinsic
@@ -588,7 +603,7 @@ def _prepare_adam_like(code, hyper, schedule, start, n, k, p):  # noqa: PLR0917
         rate = _rate(lr, schedule, t)
         p[i, DECAY] = 1.0 - rate * wd
         if code in (ADAM, AMSGRAD):
-            p[i, 0] = _pow(1.0 - _power(beta2, t), 0.5)  # bias_correction2**0.5
+            p[i, 0] = _pow_py(1.0 - _power(beta2, t), 0.5)  # bias_correction2**0.5
             p[i, 1] = -(rate / (1.0 - _power(beta1, t)))  # addcdiv value: −lr/bias_correction1
         elif code == NADAM:
             mu = beta1 * (1.0 - 0.5 * _pow(0.96, t * psi))
@@ -603,7 +618,7 @@ def _prepare_adam_like(code, hyper, schedule, start, n, k, p):  # noqa: PLR0917
             rho_t = rho_inf - 2 * t * _pow(beta2, float(t)) / bias_correction2
             p[i, 0] = 1.0 - _power(beta1, t)  # bias_correction1
             p[i, 1] = rate
-            p[i, 2] = _pow(bias_correction2, 0.5)
+            p[i, 2] = _pow_py(bias_correction2, 0.5)
             p[i, 3] = 1.0
             p[i, 4] = 1.0 if rho_t > 5.0 else 0.0  # rectified: the adaptive step, with a root
             if rho_t > 5.0:
@@ -785,15 +800,28 @@ def _roots(sqrt_fn, n, radicands, roots, radicands_at=0, roots_at=0):
             roots[r] = math.sqrt(radicands[r])
 
 
+@numba.njit(cache=True)
+def _same_bits(bits, known_bits, R):
+    """Whether bits[:R] == known_bits[:R] and known_bits[R] != 0 (the known values are valid)."""
+    differ = known_bits[R] == 0
+    for r in range(R):
+        differ |= bits[r] != known_bits[r]
+    return not differ
+
+
 # fmt: off
 @numba.njit(cache=True)
 def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, cmp_low,  # noqa: PLR0917
                cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots,
-               tail_from, tail):
+               rooted, rooted_bits, radicand_bits, tail_from, tail):
     # fmt: on
     """Steps start..start+n−1 for every replicate; returns (steps completed, next grid index).
 
-    Compiled once per optimizer code (`literally`), so the variant's branches fold away."""
+    Compiled once per optimizer code (`literally`), so the variant's branches fold away.
+    `roots` holds √`rooted` from the last sqrt call (`rooted_bits`, `radicand_bits`: integer
+    views of `rooted` and `radicands`, with rooted_bits[R] = 1 once `roots` is valid): a step
+    whose radicands are bit for bit those already rooted reuses the roots without calling the
+    sqrt kernel (AMSGrad's max v̂ is unchanged on most steps)."""
     numba.literally(code)
     R = x.shape[0]
     radicands_at, roots_at = radicands.ctypes.data, roots.ctypes.data  # once, not per step
@@ -817,16 +845,18 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
             sums[1, r] += ai
             grads[r] = g
             radicands[r] = _before_root(code, k, p[i], state, r, x[r], g)
-            take_root = take_root or radicands[r] >= 0
-        if take_root:
+            take_root |= radicands[r] >= 0
+        if take_root and not _same_bits(radicand_bits, rooted_bits, R):
             _roots(sqrt_fn, R, radicands, roots, radicands_at, roots_at)
+            rooted[:R] = radicands
+            rooted_bits[R] = 1
         finite = True
         for r in range(R):
             xr = _after_root(code, k, p[i], state, r, x[r], grads[r], roots[r])
             if project == 1:
                 xr = min(max(xr, lo), hi)
             x[r] = xr
-            finite = finite and math.isfinite(xr) and math.isfinite(sums[0, r])
+            finite &= math.isfinite(xr) & math.isfinite(sums[0, r])
         if not finite:
             return i, pos
         if t >= tail_from:  # the last 10%: Σ x in step order (as RegretBook.add_tail), min, max
