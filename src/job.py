@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,9 @@ def check(cfg: DictConfig) -> None:
     validate(cfg)
     if cfg.engine != Engine.fast:
         return
-    if is_task(cfg):
-        raise ConfigError(
-            "engine=fast: a task trains a model through torch.optim; the fast engine runs only "
-            "the synthetic fn problems (use engine=torch or engine=auto)"
-        )
+    refused = job_kind(cfg).fast_engine_refuses
+    if refused:
+        raise ConfigError(f"engine=fast: {refused} (use engine=torch or engine=auto)")
     why = "autograd=true asks for the torch engine" if cfg.autograd else None
     why = why or fast_engine.unsupported(
         build_spec(cfg), optimizer_factory(cfg), Schedule(cfg.schedule.name).value
@@ -85,11 +84,6 @@ def build_spec(cfg: DictConfig) -> RunSpec:
         dtype=DTYPES[DType(cfg.dtype)],
         log_points=int(cfg.log.points),
     )
-
-
-def is_task(cfg: DictConfig) -> bool:
-    """Whether the job trains a model on a dataset (`task=...`) instead of the synthetic fn."""
-    return cfg.get("task") is not None
 
 
 def build_task(cfg: DictConfig) -> TrainSpec:
@@ -137,13 +131,18 @@ def optimizer_name(cfg: DictConfig) -> str:
     return str(cfg.optim._target_).rsplit(".", 1)[-1]
 
 
-def run_engine(
-    cfg: DictConfig, spec: RunSpec | TrainSpec, progress: Callable[[int], None] | None
+def run_task(
+    cfg: DictConfig, spec: TrainSpec, progress: Callable[[int], None] | None
 ) -> tuple[str, Result]:
-    """Run on the engine `cfg.engine` asks for; returns (engine that ran, result). A task always
-    runs on torch (validation refuses engine=fast for it)."""
-    if isinstance(spec, TrainSpec):
-        return "torch", run_training(cfg, spec, progress)
+    """A task always trains on torch (the checks refuse engine=fast for it)."""
+    return "torch", run_training(cfg, spec, progress)
+
+
+def run_engine(
+    cfg: DictConfig, spec: RunSpec, progress: Callable[[int], None] | None
+) -> tuple[str, Result]:
+    """Run a synthetic job on the engine `cfg.engine` asks for; returns (engine that ran,
+    result)."""
     schedule = Schedule(cfg.schedule.name).value
     if engine_for(cfg, spec) == "fast":  # it may hand the job to torch (result.info["engine"])
         result = fast_engine.run(spec, optimizer_factory(cfg), schedule, progress)
@@ -157,7 +156,7 @@ def run_engine(
 def engine_for(cfg: DictConfig, spec: RunSpec | TrainSpec) -> str:
     """'fast' where the config allows it and the fast engine reproduces the job, else 'torch'."""
     engine = Engine(cfg.engine)
-    if isinstance(spec, TrainSpec) or engine == Engine.torch or cfg.autograd:
+    if not isinstance(spec, RunSpec) or engine == Engine.torch or cfg.autograd:
         return "torch"
     schedule = Schedule(cfg.schedule.name).value
     why_not = fast_engine.unsupported(spec, optimizer_factory(cfg), schedule)
@@ -209,6 +208,38 @@ def make_progress(
     return bar.update, bar.close
 
 
+@dataclass(frozen=True, eq=False)
+class JobKind:
+    """What differs between a synthetic job (an fn's coefficient stream) and a task job (a model
+    trained on a dataset); the rest of the flow — check, store, run, log — is one."""
+
+    build: Callable[[DictConfig], Any]  # the engine's spec: a RunSpec or a TrainSpec
+    run: Callable[..., tuple[str, Result]]  # (cfg, spec, progress) -> (engine that ran, result)
+    groups: tuple[str, ...]  # the config groups whose options name the run
+    progress_every: int  # steps between progress updates
+    ignores: tuple[str, ...] = ()  # config keys the job does not read
+    fast_engine_refuses: str = ""  # why engine=fast cannot run it ('' if it may)
+
+
+SYNTHETIC = JobKind(build_spec, run_engine, ("optim", "fn"), 200_000)
+TASK = JobKind(
+    build_task,
+    run_task,
+    ("optim", "task", "data"),
+    1_000,
+    ignores=TASK_IGNORES,
+    fast_engine_refuses=(
+        "a task trains a model through torch.optim; the fast engine runs only the synthetic fn "
+        "problems"
+    ),
+)
+
+
+def job_kind(cfg: DictConfig) -> JobKind:
+    """TASK when the job trains a model (`task=...`), else SYNTHETIC."""
+    return TASK if cfg.get("task") is not None else SYNTHETIC
+
+
 def run_job(
     cfg: DictConfig,
     parent_run_id: str | None = None,
@@ -222,7 +253,8 @@ def run_job(
     says where the job's time went (check, store, compute, logging)."""
     clock = Stopwatch()
     check(cfg)  # before the store is touched: an invalid value leaves nothing behind
-    spec = build_task(cfg) if is_task(cfg) else build_spec(cfg)
+    kind = job_kind(cfg)
+    spec = kind.build(cfg)
     if engine_for(cfg, spec) == "torch":
         torch_loop.warm_up()  # its imports before the run exists, not in its interruptible loop
     clock.lap("check")
@@ -244,9 +276,9 @@ def run_job(
     try:
         tracking.log_params(client, run_id, {**run_params(cfg), **choices})
         clock.lap("store")
-        progress, close = make_progress(spec.steps, 1_000 if is_task(cfg) else 200_000)
+        progress, close = make_progress(spec.steps, kind.progress_every)
         try:
-            engine, result = run_engine(cfg, spec, progress)
+            engine, result = kind.run(cfg, spec, progress)
         finally:
             close()
         clock.lap("compute")
@@ -317,12 +349,11 @@ def default_name(
     """`amsgrad · online` (the chosen options, else the classes), then the swept values that the
     options do not already say: `adam · online · seed=1`."""
     choices = choices or {}
-    groups = ("optim", "task", "data") if is_task(cfg) else ("optim", "fn")
+    groups = job_kind(cfg).groups
     parts = [
         choices.get(group)
         or str(OmegaConf.select(cfg, f"{group}._target_", default=group)).rsplit(".", 1)[-1]
         for group in groups
-        if group != "task" or cfg.task is not None
     ]
     for key in swept:
         if key in groups or key.startswith(("hydra", "tracking.")):
@@ -335,11 +366,10 @@ def default_name(
 
 def title(cfg: DictConfig) -> str:
     """The job's figure title: the optimizer and the problem, in words."""
-    from src.report.sweep import fn_label, optimizer_label, task_label  # noqa: PLC0415
+    from src.report.sweep import optimizer_label, run_kind  # noqa: PLC0415
 
     params = {k: str(v) for k, v in run_params(cfg).items()}
-    problem = task_label(params) if is_task(cfg) else fn_label(params)
-    return f"{optimizer_label(params)} on {problem}"
+    return f"{optimizer_label(params)} on {run_kind(params).describe(params)}"
 
 
 def log_outcome(
@@ -415,14 +445,15 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
             text = str(error).strip()
             problems.append(f"{label}: {text.splitlines()[0] if text else type(error).__name__}")
             continue
-        if is_task(composed):
+        ignored = job_kind(composed).ignores
+        if ignored:
             tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
-            for key in TASK_IGNORES:
+            for key in ignored:
                 tree.pop(key, None)
             same = seen.setdefault(repr(sorted(tracking.flatten(tree).items())), label)
             if same != label:
                 problems.append(
-                    f"{label}: repeats {same}: a task ignores {', '.join(TASK_IGNORES)}; "
+                    f"{label}: repeats {same}: a task ignores {', '.join(ignored)}; "
                     "sweep none of them (e.g. pin fn=online)"
                 )
     if sweep_overrides(config) is None:  # a search: the trials it plans (0: unknown, a bisection)
@@ -483,7 +514,6 @@ def _without_hydra(cfg: DictConfig) -> dict[str, Any]:
     tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tree.pop("hydra", None)
     tree["tracking"]["uri"] = tracking.redact(str(cfg.tracking.uri))
-    if tree.get("task") is not None:
-        for key in TASK_IGNORES:
-            tree.pop(key, None)
+    for key in job_kind(cfg).ignores:
+        tree.pop(key, None)
     return tree

@@ -5,6 +5,8 @@ its state per parameter, counts t from 1, and reads `lr` from its param group at
 `torch.optim.lr_scheduler` (the `schedule` group) applies to it as to any torch optimizer. The torch
 ops and their order are chosen so the fast engine (`src.engines.fast`) can reproduce them bit for
 bit; each docstring's pseudo-code gives the formula and, beside it, the torch op computing it.
+The float64 scalar rules (β₁ₜ, AdamX's ratio, AdaBound's step size and bounds, ADOPT's clip) are
+`src.optimizers.scalars`, compiled code the fast engine calls too.
 
 A zero denominator (v̂ = 0, e.g. eps = 0 while every gradient so far was 0) gives a zero step:
 the denominator is taken as +inf, so x is unchanged, instead of the 0/0 = NaN of the formula.
@@ -27,6 +29,14 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+
+from src.optimizers.scalars import (
+    adabound_bounds,
+    adabound_step_size,
+    adamx_ratio,
+    adopt_clip,
+    beta1_t,
+)
 
 
 class _Elementwise(Optimizer):
@@ -60,11 +70,6 @@ class _Elementwise(Optimizer):
 
 def _zeros(p: Tensor, *names: str) -> dict[str, Tensor]:
     return {name: torch.zeros_like(p, memory_format=torch.preserve_format) for name in names}
-
-
-def beta1_t(beta1: float, decay: float, t: int) -> float:
-    """β₁ₜ = β₁·λ^{t−1} (Corollary 1 of Reddi et al.) in float64; λ = 1 keeps β₁ constant."""
-    return beta1 * decay ** (t - 1)
 
 
 def _safe(denom: Tensor) -> Tensor:
@@ -202,14 +207,6 @@ class AdamX(AMSGradPaper):
         v_hat.mul_(adamx_ratio(group["betas"][0], group["beta1_decay"], t))
 
 
-def adamx_ratio(beta1: float, decay: float, t: int) -> float:
-    """(1 − β₁ₜ)² / (1 − β₁,ₜ₋₁)² with β₁ₜ = β₁·λ^{t−1}, in float64; 1 at t = 1."""
-    if t == 1:
-        return 1.0
-    now, before = 1 - beta1_t(beta1, decay, t), 1 - beta1_t(beta1, decay, t - 1)
-    return (now * now) / (before * before)
-
-
 class Yogi(_Elementwise):
     r"""Yogi, Algorithm 2 of Zaheer, Reddi, Sachan, Kale & Kumar, "Adaptive Methods for
     Nonconvex Optimization" (NeurIPS 2018): Adam whose v moves additively, by (1−β₂)g_t² towards
@@ -307,20 +304,12 @@ class AdaBound(_Elementwise):
         m.mul_(beta1).add_(g, alpha=1 - beta1)
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         denom = v.sqrt().add_(group["eps"])
-        step_size = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+        step_size = adabound_step_size(group["lr"], beta1, beta2, t)
         lower, upper = adabound_bounds(
             group["final_lr"], group["lr"], group["base_lr"], group["gamma"], t
         )
         step = torch.full_like(denom, step_size).div_(denom).clamp_(lower, upper).mul_(m)
         p.sub_(step)
-
-
-def adabound_bounds(
-    final_lr: float, lr: float, base_lr: float, gamma: float, t: int
-) -> tuple[float, float]:
-    """(η_l(t), η_u(t)) as the authors' code computes them, in float64."""
-    rate = final_lr * lr / base_lr
-    return rate * (1 - 1 / (gamma * t + 1)), rate * (1 + 1 / (gamma * t))
 
 
 class ADOPT(_Elementwise):
@@ -365,7 +354,7 @@ class ADOPT(_Elementwise):
             return
         normed = g.div(torch.clamp(v.sqrt(), min=group["eps"]))
         if group["clip_exponent"] is not None:
-            clip = (t - 1) ** group["clip_exponent"]
+            clip = adopt_clip(group["clip_exponent"], t)
             normed.clamp_(-clip, clip)
         m.lerp_(normed, 1 - beta1)
         p.add_(m, alpha=-group["lr"])

@@ -27,7 +27,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,9 +112,9 @@ class ChildRun:
         return self.status != "FINISHED"
 
     @property
-    def is_task(self) -> bool:
-        """A run of a task (a model trained on a dataset) rather than of a synthetic fn."""
-        return is_task_params(self.params)
+    def kind(self) -> RunKind:
+        """What the report does with this run: a synthetic fn's, or a task's (`KINDS`)."""
+        return run_kind(self.params)
 
 
 # ---------------------------------------------------------------------------- reading MLflow
@@ -182,7 +182,7 @@ def load_children(client: MlflowClient, parent: Run) -> list[ChildRun]:
     )
     children = []
     for run in sorted(runs, key=job_number):
-        run_id, task = run.info.run_id, is_task_params(run.data.params)
+        run_id, kind = run.info.run_id, run_kind(run.data.params)
         children.append(
             ChildRun(
                 run_id,
@@ -191,11 +191,8 @@ def load_children(client: MlflowClient, parent: Run) -> list[ChildRun]:
                 with_list_items(dict(run.data.params)),
                 dict(run.data.metrics),
                 dict(run.data.tags),
-                {
-                    key: load_history(client, run_id, key)
-                    for key in (TASK_HISTORIES if task else ("x", "avg_regret"))
-                },
-                None if task else load_trajectory(client, run_id),
+                {key: load_history(client, run_id, key) for key in kind.histories},
+                load_trajectory(client, run_id) if kind.trajectory else None,
             )
         )
     return children
@@ -231,10 +228,6 @@ def fn_label(params: dict[str, str]) -> str:
     return FN_NAMES.get(target, target.rsplit(".", 1)[-1])
 
 
-def is_task_params(params: dict[str, str]) -> bool:
-    return "task.model._target_" in params
-
-
 def model_label(params: dict[str, str]) -> str:
     """'logistic regression', '1-hidden-layer network', 'CIFARNET' or the model's class name."""
     target = params.get("task.model._target_", "")
@@ -256,10 +249,9 @@ def dim_value(run: ChildRun, dim: str) -> str:
     """A run's value along a dimension: an identity label or a param ('' if missing)."""
     if dim == "optimizer":
         return optimizer_label(run.params)
-    if dim == "fn":
-        return fn_label(run.params) if not run.is_task else ""
-    if dim in ("task", "data"):
-        return (model_label if dim == "task" else data_label)(run.params) if run.is_task else ""
+    if dim in IDENTITY:  # fn, task, data: a label if this kind of run has that dimension
+        label = run.kind.labels.get(dim)
+        return label(run.params) if label else ""
     return run.params.get(dim, "")
 
 
@@ -465,6 +457,52 @@ def figure2(runs: Sequence[ChildRun], dims: Sequence[str]) -> Figure:
     return rows_figure(figure2_rows(runs, dims), title or None)
 
 
+# ---------------------------------------------------------------------------- kinds of run
+
+
+@dataclass(frozen=True, eq=False)
+class RunKind:
+    """What the report does with one kind of run — read, label, draw, summarise — so the report
+    itself never asks which kind a run is."""
+
+    histories: tuple[str, ...]  # metric histories read back
+    finals: tuple[str, ...]  # final metrics in the summary
+    heatmaps: tuple[str, ...]  # metrics drawn as heatmaps over swept parameters
+    figure: Callable[[Sequence[ChildRun], Sequence[str]], Figure]  # the paper's figure
+    figure_name: str
+    labels: dict[str, Callable[[dict[str, str]], str]]  # identity dimension -> its label
+    describe: Callable[[dict[str, str]], str]  # the problem in words, for titles
+    trajectory: bool  # whether the run logged `trajectory.npz`
+
+
+SYNTHETIC = RunKind(
+    ("x", "avg_regret"),
+    FINAL_METRICS,
+    HEATMAP_METRICS,
+    figure1,
+    "figure1",
+    {"fn": fn_label},
+    fn_label,
+    trajectory=True,
+)
+TASK = RunKind(  # a model trained on a dataset (src.engines.training)
+    TASK_HISTORIES,
+    TASK_FINAL_METRICS,
+    TASK_HEATMAP_METRICS,
+    figure2,
+    "figure2",
+    {"task": model_label, "data": data_label},
+    task_label,
+    trajectory=False,
+)
+KINDS = (SYNTHETIC, TASK)  # in report order
+
+
+def run_kind(params: Mapping[str, str]) -> RunKind:
+    """A run's kind from its logged params: a task run logs its model."""
+    return TASK if "task.model._target_" in params else SYNTHETIC
+
+
 # ---------------------------------------------------------------------------- heatmaps
 
 
@@ -529,9 +567,8 @@ def heatmap_grids(runs: Sequence[ChildRun], dims: Sequence[str], metric: str) ->
 def summary_rows(runs: Sequence[ChildRun], dims: Sequence[str]) -> list[dict[str, object]]:
     """One row per run: its name, id, status, varying params, final metrics ('' if missing): the
     synthetic runs' (final_x, ...) and/or the task runs' (final_train_loss, ...)."""
-    metrics = [*(FINAL_METRICS if any(not r.is_task for r in runs) else ())]
-    if any(r.is_task for r in runs):
-        metrics += [m for m in TASK_FINAL_METRICS if m not in metrics]
+    present = {run.kind for run in runs}
+    metrics = list(dict.fromkeys(m for kind in KINDS if kind in present for m in kind.finals))
     rows = []
     for run in runs:
         row: dict[str, object] = {"run": run.name, "run_id": run.run_id, "status": run.status}
@@ -613,16 +650,13 @@ def write_report(client: MlflowClient, parent: Run, out: Path) -> Path:
     dims = sweep_dimensions(runs, parent.data.params.get("overrides", ""))
     folder = out / report_name(parent)
     folder.mkdir(parents=True, exist_ok=True)
-    synthetic, tasks = [r for r in runs if not r.is_task], [r for r in runs if r.is_task]
     files = []
-    for members, figure, name, metrics in (
-        (synthetic, figure1, "figure1", HEATMAP_METRICS),
-        (tasks, figure2, "figure2", TASK_HEATMAP_METRICS),
-    ):
+    for kind in KINDS:
+        members = [run for run in runs if run.kind is kind]
         if not members:
             continue
-        files += save(figure(members, dims), folder, name, ("png", "pdf"))
-        for metric in metrics:
+        files += save(kind.figure(members, dims), folder, kind.figure_name, ("png", "pdf"))
+        for metric in kind.heatmaps:
             grids = heatmap_grids(members, dims, metric)
             if grids:
                 files += save(heatmap_figure(grids, metric), folder, f"heatmap_{metric}")

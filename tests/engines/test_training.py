@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from src.config.checks import ConfigError, validate
 from src.engines.training import TrainSpec, batches, train
-from src.job import JobFailed, build_task, check, run_engine, run_job
+from src.job import JobFailed, build_task, check, run_job, run_task
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED
 from src.report import sweep as report
 from src.report.figures import PAPER_COLORS, TEST_LOSS, TRAIN_LOSS
@@ -31,7 +31,7 @@ MLP = ("task=mlp", "data=digits", "optim.lr=0.003", *SHORT)
 def run(*overrides: str):
     cfg = make_cfg(*overrides)
     validate(cfg)
-    return run_engine(cfg, build_task(cfg), None)
+    return run_task(cfg, build_task(cfg), None)
 
 
 # ------------------------------------------------------------------------------------ the loop

@@ -1,0 +1,240 @@
+"""The fast engine's time loop: chunks of coefficients in, the compiled step loop over every
+replicate (`_run_chunk`), the result out with the reference engine's layout.
+
+It consumes the same coefficient chunks from the same generators as the reference engine
+(`src.engines.torch_loop`) and does the same arithmetic as the torch.optim implementation it
+stands for (`rules`), in the run's dtype; regret sums are float64.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numba
+import numpy as np
+import torch
+from numba import types
+
+from src.engines import torch_loop, vector_loop
+from src.engines.fast import rules
+from src.engines.fast.numerics import cast, same_bits, sqrt_all, torch_sqrt
+from src.engines.fast.rules import CONSTS, PER_STEP, SLOTS, WIDE_MOMENT, Variant, variant
+from src.engines.torch_loop import OptimizerFactory, RunSpec
+from src.problems.functions import CHUNK, RandomStreams
+from src.problems.regret import (
+    DIVERGED,
+    FINISHED,
+    INTERRUPTED,
+    RunResult,
+    best_fixed_loss,
+    best_fixed_point,
+    log_grid,
+    tail_start,
+    tail_stats,
+)
+
+FALLBACK = (
+    "the fast engine stopped early on an optimizer that keeps v̂ in float64 too (an underflowed "
+    "v̂ under m ≠ 0, or a divergence): the reference engine ran the job"
+)
+
+
+def _probe(spec: RunSpec, make_optimizer: OptimizerFactory) -> torch.optim.Optimizer:
+    """The optimizer the run would build, over a stand-in parameter of the run's shape and dtype."""
+    return make_optimizer([torch.zeros(spec.replicates, dtype=spec.dtype, requires_grad=True)])
+
+
+def unsupported(
+    spec: RunSpec, make_optimizer: OptimizerFactory, schedule: str = "constant"
+) -> str | None:
+    """None if the fast engine can run this job, else why not (one sentence)."""
+    declined = vector_loop.fast_engine_declines(spec)  # d dims, ball_weighted: torch only
+    if declined:
+        return declined
+    found = variant(_probe(spec, make_optimizer), schedule)
+    if isinstance(found, str):
+        return found
+    if spec.projection.kind not in (0, 1):
+        return f"projection {type(spec.projection).__name__} is not implemented"
+    return None
+
+
+def run(
+    spec: RunSpec,
+    make_optimizer: OptimizerFactory,
+    schedule: str = "constant",
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Run `spec` as `torch_loop.run(spec, make_optimizer, schedule, progress)` would, compiled."""
+    found = variant(_probe(spec, make_optimizer), schedule)
+    if isinstance(found, str):
+        raise ValueError(f"engine=fast: {found}")
+    result = run_fast(spec, found, progress)
+    if result.status == DIVERGED and found.code in WIDE_MOMENT:  # v̂ underflow, or a divergence
+        result = torch_loop.run(spec, make_optimizer, schedule, progress)
+        result.info.update(engine="torch", fallback=FALLBACK)
+    return result
+
+
+def run_fast(
+    spec: RunSpec, opt: Variant, progress: Callable[[int], None] | None = None
+) -> RunResult:
+    """Run `spec` with optimizer `opt` in the compiled kernel; same result layout as run_torch."""
+    dt = np.float32 if spec.dtype == torch.float32 else np.float64
+    R = spec.replicates
+    x = np.full(R, spec.x0, dt)
+    state = np.zeros((SLOTS, R), dt)
+    state[: len(opt.initial)] = np.array(opt.initial, np.float64)[:, None]  # cast as full_like
+    consts = np.zeros(CONSTS, dt)
+    per_step = np.zeros((CHUNK, PER_STEP), dt)
+    sums = np.zeros((3, R), np.float64)  # Σ f_t(x_t), Σ a_t, Σ b_t per replicate
+    grid = log_grid(spec.steps, spec.log_points)
+    out_x = np.zeros((len(grid), R), np.float64)
+    out_regret = np.zeros((len(grid), R), np.float64)
+    low, high = spec.projection.bounds
+    cmp_low, cmp_high = spec.comparator_bounds()
+    streams = RandomStreams(spec.seed, R)
+    bits = np.int32 if dt == np.float32 else np.int64
+    rooted = np.zeros(R + 1, dt)  # the radicands of the last sqrt call, then a validity flag
+    radicands = np.zeros(R, dt)
+    # gradients, radicands, roots, and the radicands already rooted (see _run_chunk)
+    buffers = (np.zeros(R, dt), radicands, np.zeros(R, dt), rooted)
+    buffers += (rooted.view(bits), radicands.view(bits))
+    tail_from = tail_start(spec.steps)
+    tail = np.array([[0.0], [np.inf], [-np.inf]]).repeat(R, 1)  # Σ x, min x, max x over the tail
+    pos, done, status, reason = 0, 0, FINISHED, ""
+    sqrt = torch_sqrt(dt)
+    began = time.perf_counter()
+    try:
+        for start in range(1, spec.steps + 1, CHUNK):
+            n = min(CHUNK, spec.steps - start + 1)
+            coeffs = spec.fn.coefficients(start, n, streams)
+            a = np.ascontiguousarray(coeffs.a.numpy())
+            b = _NO_B if coeffs.b is None else np.ascontiguousarray(coeffs.b.numpy())
+            rules.prepare(opt.code, opt.hyper, opt.schedule, start, n, consts, per_step)
+            before = (x.copy(), state.copy(), sums.copy(), tail.copy(), pos)
+            problem = (a, b, coeffs.b is not None, spec.projection.kind, low, high)
+            book = (cmp_low, cmp_high, sums, grid)
+            # fmt: off
+            ran, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start, n,
+                                    *problem, *book, pos, out_x, out_regret, sqrt, *buffers,
+                                    tail_from, tail)
+            if ran < n:  # replicates ran on past the first non-finite step: redo up to it
+                x[:], state[:], sums[:], tail[:], pos = before
+                if ran:
+                    _, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start,
+                                          ran, *problem, *book, pos, out_x, out_regret, sqrt,
+                                          *buffers, tail_from, tail)
+            # fmt: on
+            done = start + ran - 1
+            if progress:
+                progress(ran)
+            if ran < n:
+                status, reason = DIVERGED, f"non-finite x or loss at step {done + 1}"
+                break
+    except KeyboardInterrupt:  # arrives between chunks: the state is that of step `done`
+        status, reason = INTERRUPTED, f"interrupted after step {done}"
+    elapsed = time.perf_counter() - began
+    tail_x = tail_stats(*tail, max(0, done - tail_from + 1))
+    regret = sums[0] - best_fixed_loss(sums[1], sums[2], cmp_low, cmp_high)
+    keep = int(np.searchsorted(grid, done, side="right"))
+    steps, xs, rs = grid[:keep], out_x[:keep], out_regret[:keep]
+    final_x = x.astype(np.float64)
+    if status in (DIVERGED, INTERRUPTED) and done and (keep == 0 or steps[-1] != done):
+        steps = np.append(steps, done)
+        xs = np.vstack([xs, final_x])
+        rs = np.vstack([rs, regret / done])
+    return RunResult(
+        steps, xs, rs, final_x, regret, done, status, reason, elapsed, tail_x=tail_x,
+        best_x=best_fixed_point(sums[1], sums[2], cmp_low, cmp_high),
+        scales=(cmp_high - cmp_low, spec.fn.gradient_bound(cmp_low, cmp_high)),
+    )  # fmt: skip
+
+
+_NO_B = np.zeros((1, 1))
+_COMPILED: dict[tuple, Callable] = {}
+
+
+def _specialized(kernel: numba.core.registry.CPUDispatcher, code: int, *args: object) -> tuple:
+    """kernel(code, *args) through its version compiled for this literal `code`.
+
+    `numba.literally(code)` compiles one kernel per optimizer with its branches folded away, but
+    each plain call would re-run the literal resolution (~30 ms); after the first call the
+    compiled version is looked up once per argument types and called directly."""
+    key = (kernel, code, *(numba.typeof(arg) for arg in args))
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        result = kernel(code, *args)
+        for signature, overload in kernel.overloads.items():
+            if signature == (types.literal(code), *key[2:]):
+                _COMPILED[key] = overload.entry_point
+        return result
+    return compiled(code, *args)
+
+
+# fmt: off
+@numba.njit(cache=True)
+def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, cmp_low,  # noqa: PLR0917
+               cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots,
+               rooted, rooted_bits, radicand_bits, tail_from, tail):
+    # fmt: on
+    """Steps start..start+n−1 for every replicate; returns (steps completed, next grid index).
+
+    Compiled once per optimizer code (`literally`), so the variant's branches fold away.
+    `roots` holds √`rooted` from the last sqrt call (`rooted_bits`, `radicand_bits`: integer
+    views of `rooted` and `radicands`, with rooted_bits[R] = 1 once `roots` is valid): a step
+    whose radicands are bit for bit those already rooted reuses the roots without calling the
+    sqrt kernel (AMSGrad's max v̂ is unchanged on most steps)."""
+    numba.literally(code)
+    R = x.shape[0]
+    radicands_at, roots_at = radicands.ctypes.data, roots.ctypes.data  # once, not per step
+    shared_a = a.shape[1] == 1
+    shared_b = b.shape[1] == 1
+    lo, hi = cast(x, low), cast(x, high)  # torch casts clamp's bounds to the dtype
+    for i in range(n):
+        t = start + i
+        take_root = False
+        for r in range(R):
+            ai = a[i, 0] if shared_a else a[i, r]
+            xd = np.float64(x[r])
+            if has_b:
+                bi = b[i, 0] if shared_b else b[i, r]
+                sums[0, r] += ai * xd + 0.5 * bi * xd * xd
+                sums[2, r] += bi
+                g = cast(x, ai) + cast(x, bi) * x[r]  # torch.addcmul(a, b, x)
+            else:
+                sums[0, r] += ai * xd
+                g = cast(x, ai)
+            sums[1, r] += ai
+            grads[r] = g
+            radicands[r] = rules.before_root(code, k, p[i], state, r, x[r], g)
+            take_root |= radicands[r] >= 0
+        if take_root and not same_bits(radicand_bits, rooted_bits, R):
+            sqrt_all(sqrt_fn, R, radicands, roots, radicands_at, roots_at)
+            rooted[:R] = radicands
+            rooted_bits[R] = 1
+        finite = True
+        for r in range(R):
+            xr = rules.after_root(code, k, p[i], state, r, x[r], grads[r], roots[r])
+            if project == 1:
+                xr = min(max(xr, lo), hi)
+            x[r] = xr
+            finite &= math.isfinite(xr) & math.isfinite(sums[0, r])
+        if not finite:
+            return i, pos
+        if t >= tail_from:  # the last 10%: Σ x in step order (as RegretBook.add_tail), min, max
+            for r in range(R):
+                xd = np.float64(x[r])
+                tail[0, r] += xd
+                tail[1, r] = min(tail[1, r], xd)
+                tail[2, r] = max(tail[2, r], xd)
+        if pos < grid.shape[0] and grid[pos] == t:
+            for r in range(R):
+                out_x[pos, r] = x[r]
+                out_regret[pos, r] = (
+                    sums[0, r] - best_fixed_loss(sums[1, r], sums[2, r], cmp_low, cmp_high)
+                ) / t
+            pos += 1
+    return n, pos
