@@ -75,12 +75,6 @@ class VectorFunction(OnlineFunction):
         raise NotImplementedError
 
 
-def uniform_vectors(streams: RandomStreams, n: int, dim: int) -> Tensor:
-    """n·d draws from U[0, 1) per replicate as [n, R, d] (float64), step-major per replicate."""
-    cols = [torch.rand(n, dim, generator=g, dtype=torch.float64) for g in streams.generators]
-    return torch.stack(cols, dim=1)
-
-
 def normal_vectors(streams: RandomStreams, n: int, dim: int) -> Tensor:
     """n·d draws from N(0, 1) per replicate as [n, R, d] (float64), step-major per replicate."""
     cols = [torch.randn(n, dim, generator=g, dtype=torch.float64) for g in streams.generators]
