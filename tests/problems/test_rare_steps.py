@@ -60,7 +60,7 @@ def test_rare_steps_are_the_sums_of_geometric_gaps_from_the_stream() -> None:
         Bernoulli(10, 101, 0.01),
         Bernoulli(1, 5, 0.5),
         Theorem3(1, 101, 0.02),
-        VectorBernoulli(3, 1.0, [5.0, 2.0, 1.0], [0.3, 0.01, 0.0]),
+        VectorBernoulli(4, 1.0, [5.0, 2.0, 1.0, 3.0], [0.3, 0.01, 0.0, 1.0]),
     ],
     ids=["stochastic", "half", "theorem3", "vector"],
 )
@@ -97,6 +97,13 @@ def test_rare_frequency_and_gaps_are_those_of_bernoulli_steps() -> None:
     assert abs((gaps == 1).mean() - p) < 5 * math.sqrt(p * (1 - p) / k)
     # the tail: P(gap > m) = (1 − p)^m
     assert abs((gaps > 200).mean() - (1 - p) ** 200) < 5 * math.sqrt(0.14 * 0.86 / k)
+
+
+def test_vector_coordinates_with_p_zero_and_one_draw_nothing() -> None:
+    fn, streams = VectorBernoulli(2, 1.0, [5.0, 3.0], [0.0, 1.0]), RandomStreams(0, 2)
+    a = fn.coefficients(1, 1000, streams).a  # [n, R, d]
+    assert bool((a[..., 0] == -1.0).all()) and bool((a[..., 1] == 3.0).all())
+    assert [draws_taken(g, 0, r, 0) for r, g in enumerate(streams.generators)] == [0, 0]
 
 
 def test_vector_coordinates_are_independent_with_their_own_p() -> None:
