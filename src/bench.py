@@ -4,7 +4,8 @@ Measures (Adam with amsgrad=True, lr 0.001, betas (0.9, 0.99), x clamped to [−
   1. the seed tutorial's torchbearer `Trial` loop (short run, extrapolated; the `bench` extra),
   2. a plain autograd + torch.optim loop (what one writes by hand),
   3. the project's reference engine (`src.engines.torch_loop.run`),
-  4. the fast engine with R = 1 and R = 100 replicates,
+  4. the fast engine with R = 1 and R = 100 replicates, on the online and (drawing its rare steps
+     from the seeded streams) the stochastic problem,
 then the wall time of the default sweep (4 × 6,000,000 steps, Python start, imports and MLflow
 logging included) in a subprocess. Prints a Markdown table; ratios are against the plain loop.
 No assertion: numbers, not tests.
@@ -28,7 +29,7 @@ from src import PROJECT_ROOT
 from src.engines.fast import run_fast, variant
 from src.engines.torch_loop import RunSpec
 from src.engines.torch_loop import run as run_torch
-from src.problems.functions import Periodic
+from src.problems.functions import Bernoulli, OnlineFunction, Periodic
 from src.problems.projections import Box
 
 LR, BETAS = 0.001, (0.9, 0.99)
@@ -92,8 +93,10 @@ def torchbearer_loop(steps: int) -> float | None:
     return time.perf_counter() - began
 
 
-def spec(steps: int, replicates: int = 1) -> RunSpec:
-    return RunSpec(Periodic(), Box(), steps=steps, replicates=replicates, log_points=1000)
+def spec(steps: int, replicates: int = 1, fn: OnlineFunction | None = None) -> RunSpec:
+    """Figure 1's online problem (or `fn`) on F = [−1, 1], 1,000 points logged."""
+    fn = Periodic() if fn is None else fn
+    return RunSpec(fn, Box(), steps=steps, replicates=replicates, log_points=1000)
 
 
 def fast_variant():  # noqa: ANN201
@@ -180,6 +183,18 @@ def main() -> None:
             args.long // 6,
             100,
             timed(lambda: run_fast(spec(args.long // 6, 100), fast_variant())),
+        ),
+        (
+            "fast engine, R = 1, stochastic",
+            args.long,
+            1,
+            timed(lambda: run_fast(spec(args.long, 1, Bernoulli()), fast_variant())),
+        ),
+        (
+            "fast engine, R = 100, stochastic",
+            args.long // 6,
+            100,
+            timed(lambda: run_fast(spec(args.long // 6, 100, Bernoulli()), fast_variant())),
         ),
     ]
     plain = args.short / rows[1][3]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -25,8 +27,22 @@ def coefficient_sequence(fn_name: str, steps: int, seed: int = 0) -> list[float]
     """f_t's slope a_t for t = 1..steps, from the definitions (not src.problems.functions)."""
     if fn_name == "online":
         return [1010.0 if t % 101 == 1 else -10.0 for t in range(1, steps + 1)]
-    draws = RandomStreams(seed, 1).uniform(steps)[:, 0].tolist()  # the generator, not the rule
-    return [1010.0 if u < 0.01 else -10.0 for u in draws]
+    rare = set(bernoulli_rare_steps(seed, 0.01, steps))
+    return [1010.0 if t in rare else -10.0 for t in range(1, steps + 1)]
+
+
+def bernoulli_rare_steps(seed: int, p: float, steps: int, replicate: int = 0) -> list[int]:
+    """The rare steps t ≤ steps of a Bernoulli(p) stream, from the definition (not
+    src.problems.functions): the first and each next one a gap G = 1 + ⌊log(1 − U)/log(1 − p)⌋
+    later, U the replicate's next uniform (0 < p < 1)."""
+    generator = RandomStreams(seed, replicate + 1).generators[replicate]  # the generator only
+    rare, t = [], 0
+    while True:
+        u = torch.rand(1, generator=generator, dtype=torch.float64).item()
+        t += 1 + math.floor(math.log(1.0 - u) / math.log1p(-p))
+        if t > steps:
+            return rare
+        rare.append(t)
 
 
 def make_cfg(*overrides: str) -> DictConfig:

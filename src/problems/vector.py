@@ -75,12 +75,6 @@ class VectorFunction(OnlineFunction):
         raise NotImplementedError
 
 
-def uniform_vectors(streams: RandomStreams, n: int, dim: int) -> Tensor:
-    """n·d draws from U[0, 1) per replicate as [n, R, d] (float64), step-major per replicate."""
-    cols = [torch.rand(n, dim, generator=g, dtype=torch.float64) for g in streams.generators]
-    return torch.stack(cols, dim=1)
-
-
 def normal_vectors(streams: RandomStreams, n: int, dim: int) -> Tensor:
     """n·d draws from N(0, 1) per replicate as [n, R, d] (float64), step-major per replicate."""
     cols = [torch.randn(n, dim, generator=g, dtype=torch.float64) for g in streams.generators]
@@ -128,7 +122,8 @@ class VectorPeriodic(VectorFunction):
 
 class VectorBernoulli(VectorFunction):
     """f_t(x) = scale·Σ_i (C_i·x_i with probability p_i, else −x_i), every coordinate's coin
-    drawn independently each step (d independent copies of `Bernoulli`)."""
+    drawn independently each step (d independent copies of `Bernoulli`; the coordinates' gaps
+    between rare steps come from the rows of d uniforms of `src.problems.functions.RareSteps`)."""
 
     random = True
 
@@ -147,9 +142,12 @@ class VectorBernoulli(VectorFunction):
             raise ValueError(f"fn.p={self.p.tolist()}: every probability must be in [0, 1]")
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
-        rare = uniform_vectors(streams, n, self.dim) < torch.from_numpy(self.p)
-        big = torch.from_numpy(self.scale * self.C).expand_as(rare)
-        return Coefficients(torch.where(rare, big, torch.tensor(-self.scale, dtype=torch.float64)))
+        a = np.full((n, len(streams.generators), self.dim), -self.scale)
+        big = self.scale * self.C
+        for r, coordinates in enumerate(streams.rare_steps(start, n, self.p.tolist())):
+            for i, offsets in enumerate(coordinates):
+                a[offsets, r, i] = big[i]
+        return Coefficients(torch.from_numpy(a))
 
     def expected_optimum(self, low: float, high: float) -> np.ndarray:
         return _linear_optimum(self.scale * (self.p * self.C - (1 - self.p)), low, high)

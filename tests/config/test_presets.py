@@ -62,8 +62,11 @@ def test_theorem_presets_use_the_theorems_betas() -> None:
 @pytest.mark.slow  # the preset's two jobs as it runs them (~10 s each on the fast engine)
 def test_theorem3_preset_shows_the_contrast_on_every_replicate() -> None:
     """Theorem 3 with α_t = α/√t as the theory takes it: every one of Adam's replicates ends at
-    the worst point +1, every one of AMSGrad's at the optimum −1 (its stationary spread there is
-    ~25·α_t, so "at" means within 0.1)."""
+    the worst point +1, every one of AMSGrad's at the optimum −1. "At" −1: its distance from −1 is
+    about exponential with mean 25·α_T ≈ 0.03 (the walk's variance α²p over twice its drift
+    α·δ/(C+1)), so one replicate in 25 ends beyond 0.1 (2 and 3 of 64 on seeds 1–4, before and
+    after the geometric gaps); 16 replicates all within 0.3 fail with probability ~1e-3, and their
+    mean distance is 0.03 ± 0.008."""
     finals = {}
     for job in sweep_jobs("theorem3"):
         cfg = make_cfg("+experiment=theorem3", *(f"{k}={v}" for k, v in job.items()))
@@ -72,4 +75,5 @@ def test_theorem3_preset_shows_the_contrast_on_every_replicate() -> None:
         assert engine == "fast" and result.status == "finished"
         finals[job["optim"]] = result.final_x
     assert len(finals["adam"]) == 16 and (finals["adam"] > 0.99).all(), finals["adam"]
-    assert (finals["amsgrad"] < -0.9).all(), finals["amsgrad"]
+    assert (finals["amsgrad"] < -0.7).all(), finals["amsgrad"]
+    assert (1 + finals["amsgrad"]).mean() < 0.06, finals["amsgrad"]
