@@ -191,3 +191,17 @@ def test_an_underflowed_second_moment_gives_the_reference_engines_steps(optim: s
     wide = torch_loop.run(*plain(make_cfg(*tiny, "dtype=float64")))
     assert reference.status == "finished" and np.abs(reference.x).max() > 1e-3
     np.testing.assert_allclose(reference.x, wide.x, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("optim", ["amsgrad_paper", "adamnc", "adamx"])
+def test_a_true_divergence_of_a_paper_optimizer_stays_on_the_fast_engine(optim: str) -> None:
+    """x overflows float32 (lr = 1e38, no projection): a divergence, not an underflowed v̂, so
+    the fast engine reports it itself, at the reference engine's step, without re-running the
+    job on the reference engine (minutes for millions of steps)."""
+    huge = (f"optim={optim}", "optim.lr=1e38", "projection=none", "steps=3000", "log.points=3000")
+    args = plain(make_cfg(*huge))
+    reference, fast = torch_loop.run(*args), fast_engine.run(*args)
+    assert reference.status == fast.status == "diverged"
+    assert "engine" not in fast.info and fast.steps_done == reference.steps_done
+    assert fast.reason == reference.reason
+    np.testing.assert_array_equal(fast.x, reference.x)

@@ -36,9 +36,10 @@ from src.problems.regret import (
 )
 
 FALLBACK = (
-    "the fast engine stopped early on an optimizer that keeps v̂ in float64 too (an underflowed "
-    "v̂ under m ≠ 0, or a divergence): the reference engine ran the job"
+    "the fast engine stopped where v̂ underflowed under m ≠ 0, on an optimizer that keeps v̂ in "
+    "float64 too: the reference engine ran the job"
 )
+UNDERFLOW = "v_hat_underflow"  # result.info: the step where a zero v̂ met m ≠ 0 (a NaN step)
 
 
 def _probe(spec: RunSpec, make_optimizer: OptimizerFactory) -> torch.optim.Optimizer:
@@ -72,7 +73,7 @@ def run(
     if isinstance(found, str):
         raise ValueError(f"engine=fast: {found}")
     result = run_fast(spec, found, progress)
-    if result.status == DIVERGED and found.code in WIDE_MOMENT:  # v̂ underflow, or a divergence
+    if UNDERFLOW in result.info and found.code in WIDE_MOMENT:  # not a true divergence
         result = torch_loop.run(spec, make_optimizer, schedule, progress)
         result.info.update(engine="torch", fallback=FALLBACK)
     return result
@@ -104,7 +105,7 @@ def run_fast(
     buffers += (rooted.view(bits), radicands.view(bits))
     tail_from = tail_start(spec.steps)
     tail = np.array([[0.0], [np.inf], [-np.inf]]).repeat(R, 1)  # Σ x, min x, max x over the tail
-    pos, done, status, reason = 0, 0, FINISHED, ""
+    pos, done, status, reason, underflow = 0, 0, FINISHED, "", False
     sqrt = torch_sqrt(dt)
     began = time.perf_counter()
     try:
@@ -122,6 +123,9 @@ def run_fast(
                                     *problem, *book, pos, out_x, out_regret, sqrt, *buffers,
                                     tail_from, tail)
             if ran < n:  # replicates ran on past the first non-finite step: redo up to it
+                # a NaN x over a zero radicand: `rules.base.adaptive_step`'s underflow, not a
+                # divergence (the buffers still hold the failed step)
+                underflow = bool(np.any(~np.isfinite(x) & (radicands == 0)))
                 x[:], state[:], sums[:], tail[:], pos = before
                 if ran:
                     _, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start,
@@ -146,11 +150,14 @@ def run_fast(
         steps = np.append(steps, done)
         xs = np.vstack([xs, final_x])
         rs = np.vstack([rs, regret / done])
-    return RunResult(
+    result = RunResult(
         steps, xs, rs, final_x, regret, done, status, reason, elapsed, tail_x=tail_x,
         best_x=best_fixed_point(sums[1], sums[2], cmp_low, cmp_high),
         scales=(cmp_high - cmp_low, spec.fn.gradient_bound(cmp_low, cmp_high)),
     )  # fmt: skip
+    if underflow:
+        result.info[UNDERFLOW] = done + 1
+    return result
 
 
 _NO_B = np.zeros((1, 1))
