@@ -311,6 +311,10 @@ def seed_from_template(database: Path) -> bool:
     template = template_path()
     if not _templates_on() or not template.is_file():
         return False
+    if not _sound(template):  # damaged (a full disk, an edit): made again from the next new store
+        with contextlib.suppress(OSError):
+            template.unlink()
+        return False
     copy = database.with_name(f".{database.name}.{os.getpid()}.template")
     try:
         copy.write_bytes(template.read_bytes())
@@ -321,6 +325,16 @@ def seed_from_template(database: Path) -> bool:
         with contextlib.suppress(OSError):
             copy.unlink()
     return True
+
+
+def _sound(template: Path) -> bool:
+    """Whether `template` is an intact SQLite file holding MLflow's schema version."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{template}?mode=ro", uri=True)) as db:
+            intact = db.execute("pragma quick_check").fetchone() == ("ok",)
+            return intact and db.execute("select count(*) from alembic_version").fetchone() == (1,)
+    except sqlite3.Error:
+        return False
 
 
 def save_template(database: Path) -> None:

@@ -73,3 +73,17 @@ def test_no_template_is_kept_when_turned_off(tmp_path: Path, monkeypatch) -> Non
     client, experiment = store.connect(f"sqlite:///{tmp_path}/off.db", "off")
     assert client.get_experiment(experiment).name == "off"
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_damaged_template_is_not_copied_and_is_made_again(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv(store.TEMPLATE_ENV, "1")
+    template = store.template_path()
+    template.parent.mkdir(parents=True)
+    template.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)  # a truncated file
+    client, experiment = store.connect(f"sqlite:///{tmp_path}/new.db", "fresh")
+    run = client.create_run(experiment)
+    client.log_metric(run.info.run_id, "x", 1.0, step=1)
+    assert client.get_metric_history(run.info.run_id, "x")[0].value == 1.0
+    with sqlite3.connect(template) as db:  # made again, from the new store
+        assert db.execute("select count(*) from alembic_version").fetchone() == (1,)
