@@ -111,10 +111,10 @@ def breakdown() -> list[tuple[str, float, float | None]]:
     return rows
 
 
-def table() -> str:
-    """The breakdown as a Markdown table."""
+def table(rows: list[tuple[str, float, float | None]] | None = None) -> str:
+    """The breakdown (`rows`, else measured now) as a Markdown table."""
     lines = ["| stage | first job in a process | a later job |", "| --- | ---: | ---: |"]
-    for name, seconds, later in breakdown():
+    for name, seconds, later in rows or breakdown():
         shown = "" if later is None else f"{later:.3f} s"
         lines.append(f"| {name.strip()} | {seconds:.3f} s | {shown} |")
     return "\n".join(lines)
