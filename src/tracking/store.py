@@ -265,7 +265,7 @@ def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
     try:
         with _schema_lock(uri):
             database = sqlite_path(uri)
-            fresh = database is not None and not database.exists()
+            fresh = database is not None and database.name != ":memory:" and not database.exists()
             seeded = fresh and seed_from_template(database)
             client = MlflowClient(tracking_uri=uri)
             if fresh and not seeded:  # MLflow just built the schema: kept for the next new store
