@@ -31,7 +31,7 @@ def run_job(tmp_path: Path, name: str, env: dict[str, str]) -> tuple[str, str]:
 
 def test_a_second_new_store_is_copied_from_the_template_and_works(tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "BREAKING_ADAM_STORE_TEMPLATE": "1"}
-    _, first = run_job(tmp_path, "first", env)
+    first_uri, first = run_job(tmp_path, "first", env)
     assert MIGRATING in first  # the first new store is migrated by MLflow...
     template = tmp_path / "cache" / "breaking-adam"
     (kept,) = template.glob("mlflow-*-empty.db")  # ...and kept, empty
@@ -45,6 +45,8 @@ def test_a_second_new_store_is_copied_from_the_template_and_works(tmp_path: Path
     client = MlflowClient(tracking_uri=uri)
     experiments = {e.name: e for e in client.search_experiments()}
     assert experiments["Default"].experiment_id == "0"
+    made_by_mlflow = MlflowClient(tracking_uri=first_uri).get_experiment("0")
+    assert experiments["Default"].artifact_location == made_by_mlflow.artifact_location
     project = experiments["breaking-adam"]
     assert project.artifact_location == (tmp_path / "second" / "mlruns").resolve().as_uri()
     (run,) = client.search_runs([project.experiment_id])
