@@ -7,8 +7,9 @@ Measures (Adam with amsgrad=True, lr 0.001, betas (0.9, 0.99), x clamped to [−
   4. the fast engine with R = 1 and R = 100 replicates, on the online and (drawing its rare steps
      from the seeded streams) the stochastic problem,
 then the wall time of the default sweep (4 × 6,000,000 steps, Python start, imports and MLflow
-logging included) in a subprocess. Prints a Markdown table; ratios are against the plain loop.
-No assertion: numbers, not tests.
+logging included) in a subprocess, a counterexample search's, and where one job's time goes with
+the numba kernels' first compile (`src.bench_job`). Prints Markdown tables; ratios are against the
+plain loop. `--only PART ...` runs some of them. No assertion: numbers, not tests.
 """
 
 from __future__ import annotations
@@ -154,35 +155,79 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=6_000_000, help="steps of the fast engine")
     parser.add_argument("--no-sweep", action="store_true", help="skip the default-sweep timing")
     parser.add_argument("--search-trials", type=int, default=20, help="trials of the timed search")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="the parts to run (default: all): " + "; ".join(f"{k}: {v}" for k, v in PARTS.items()),
+    )
     args = parser.parse_args()
+    parts = [p for p in args.only if not (args.no_sweep and p in ("sweep", "search"))]
+    print(f"Machine: {machine()}\n")
+    plain_step = None  # seconds a step of the plain loop, once timed
+    if "engines" in parts:
+        plain_step = print_engines(args.short, args.long, "sweep" in parts)
+    if "sweep" in parts and "engines" not in parts:
+        print(
+            f"Default sweep (4 × 6,000,000 steps, MLflow included): {default_sweep_seconds():.1f} s"
+        )
+    if "search" in parts:
+        print_search(args.search_trials)
+    if "job" in parts:
+        from src.bench_job import breakdown, table  # noqa: PLC0415
+
+        rows = breakdown()
+        print("\nOne job (6,000,000 AMSGrad steps, fast engine, fresh store): where its time goes")
+        print(table(rows))
+        if plain_step is not None:
+            wall = rows[0][1]
+            print(
+                f"\nOne job, process start to exit: {wall:.1f} s; the plain loop would take "
+                f"{6e6 * plain_step:,.0f} s ({6e6 * plain_step / wall:,.0f}× longer)."
+            )
+    np.set_printoptions()
+
+
+PARTS = {
+    "engines": "the loops side by side (and the default sweep with it)",
+    "sweep": "the default sweep's wall time",
+    "search": "the counterexample search's wall time",
+    "job": "one job's breakdown and the numba kernels' first compile (src.bench_job)",
+}
+
+
+def print_engines(short: int, long: int, sweep: bool) -> float:
+    """The loops' table; with `sweep`, the default sweep against the slowest loop extrapolated.
+    Returns the plain loop's seconds a step."""
     torch.set_num_threads(1)
     run_fast(spec(1000), fast_variant())  # load (or compile) the kernel once, outside timings
     rows: list[tuple[str, int, int, float | None]] = [
-        ("seed tutorial: torchbearer Trial", args.short, 1, torchbearer_loop(args.short)),
-        ("plain autograd + torch.optim loop", args.short, 1, plain_loop(args.short)),
+        ("seed tutorial: torchbearer Trial", short, 1, torchbearer_loop(short)),
+        ("plain autograd + torch.optim loop", short, 1, plain_loop(short)),
         (
             "reference engine (torch.optim, closed-form grad)",
-            args.short,
+            short,
             1,
-            timed(lambda: run_torch(spec(args.short), make_adam)),
+            timed(lambda: run_torch(spec(short), make_adam)),
         ),
         (
             "reference engine, autograd=true",
-            args.short,
+            short,
             1,
-            timed(lambda: run_torch(spec(args.short), make_adam, autograd=True)),
+            timed(lambda: run_torch(spec(short), make_adam, autograd=True)),
         ),
         (
             "fast engine, R = 1",
-            args.long,
+            long,
             1,
-            timed(lambda: run_fast(spec(args.long), fast_variant())),
+            timed(lambda: run_fast(spec(long), fast_variant())),
         ),
         (
             "fast engine, R = 100",
-            args.long // 6,
+            long // 6,
             100,
-            timed(lambda: run_fast(spec(args.long // 6, 100), fast_variant())),
+            timed(lambda: run_fast(spec(long // 6, 100), fast_variant())),
         ),
         (
             "fast engine, R = 1, stochastic",
@@ -197,8 +242,7 @@ def main() -> None:
             timed(lambda: run_fast(spec(args.long // 6, 100, Bernoulli()), fast_variant())),
         ),
     ]
-    plain = args.short / rows[1][3]
-    print(f"Machine: {machine()}\n")
+    plain = short / rows[1][3]
     print("| loop | steps timed | steps/s | replicate-steps/s | × plain loop | 6M steps take |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, steps, replicates, seconds in rows:
@@ -210,17 +254,16 @@ def main() -> None:
             f"| {name} | {steps:,} | {rate:,.0f} | {rate * replicates:,.0f} | "
             f"{rate * replicates / plain:,.1f} | {6e6 / rate:,.2f} s |"
         )
-    if not args.no_sweep:
+    if sweep:
         wall = default_sweep_seconds()
         tutorial = rows[0][3] or rows[1][3]
-        per_step = tutorial / args.short
+        per_step = tutorial / short
         print(
             f"\nDefault sweep (4 × 6,000,000 steps, MLflow included): {wall:.1f} s wall; "
             f"the {'tutorial' if rows[0][3] else 'plain'} loop would take "
             f"{4 * 6e6 * per_step / 60:,.0f} min ({4 * 6e6 * per_step / wall:,.0f}× longer)."
         )
-        print_search(args.search_trials)
-    np.set_printoptions()
+    return rows[1][3] / short
 
 
 def print_search(trials: int) -> None:

@@ -250,7 +250,7 @@ def run_job(
 ) -> Result:
     """Check, build, track and run one job; raise JobFailed if its run ended FAILED. The job ends
     only its own run: a sweep's parent belongs to `src.tracking.sweep`. `result.info["seconds"]`
-    says where the job's time went (check, store, compute, logging)."""
+    says where the job's time went (check, store, compute, logging, figure: drawn and stored)."""
     clock = Stopwatch()
     check(cfg)  # before the store is touched: an invalid value leaves nothing behind
     kind = job_kind(cfg)
@@ -284,7 +284,7 @@ def run_job(
         clock.lap("compute")
         tracking.set_tags(client, run_id, {"engine": engine})
         with signals_held() if result.status == INTERRUPTED else contextlib.nullcontext():
-            log_outcome(client, run_id, cfg, result, hydra_dir)  # what it has, if interrupted
+            log_outcome(client, run_id, cfg, result, hydra_dir, clock)  # what it has, if stopped
     except KeyboardInterrupt:
         with signals_held():
             tracking.end_run(client, run_id, "KILLED")
@@ -310,7 +310,7 @@ def run_job(
         tracking.end_run(client, run_id, "FAILED")
         raise JobFailed(f"{name}: diverged: {result.reason}")
     tracking.end_run(client, run_id, "FINISHED")
-    clock.lap("logging")
+    clock.lap("logging")  # its end
     result.info.update(run_id=run_id, seconds=clock.laps)
     return result
 
@@ -373,10 +373,17 @@ def title(cfg: DictConfig) -> str:
 
 
 def log_outcome(
-    client: Any, run_id: str, cfg: DictConfig, result: Result, hydra_dir: Path | None
+    client: Any,
+    run_id: str,
+    cfg: DictConfig,
+    result: Result,
+    hydra_dir: Path | None,
+    clock: Stopwatch | None = None,
 ) -> None:
     """The run's metric histories, final metrics, `<artifact>.npz`, `config.yaml`, the `.hydra/`
-    copy and `<artifact>.png` (when there is anything to draw)."""
+    copy and `<artifact>.png` (when there is anything to draw). `clock` gets the laps `logging`
+    and `figure`."""
+    clock = clock or Stopwatch()
     steps, histories = result.log_steps.tolist(), result.histories()
     for names, first in chart_histories(result):
         logged = {k: np.asarray(histories[k]).tolist()[first:] for k in names}
@@ -389,10 +396,12 @@ def log_outcome(
             tracking.log_files(
                 client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
             )
+        clock.lap("logging")
         if len(result.log_steps) == 0 or not cfg.log.figures:  # nothing to draw, or not asked
             return
         fig = result.figure(title(cfg))
         tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))
+        clock.lap("figure")
     except OSError as error:  # a file where a folder must be, a full disk: one line
         where = f" {error.filename}" if error.filename else ""
         raise tracking.StoreError(

@@ -19,4 +19,5 @@ def test_a_job_logs_its_figure_unless_told_not_to_and_says_where_its_time_went(s
     assert "trajectory.png" in artifacts(store, drawn.info["run_id"])
     assert artifacts(store, plain.info["run_id"]) == {"trajectory.npz", "config.yaml"}
     assert set(plain.info["seconds"]) == {"check", "store", "compute", "logging"}
+    assert set(drawn.info["seconds"]) == {"check", "store", "compute", "logging", "figure"}
     assert all(seconds >= 0 for seconds in plain.info["seconds"].values())

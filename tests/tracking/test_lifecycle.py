@@ -6,9 +6,11 @@ read back with MlflowClient.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,10 +33,16 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
 
 
 def running_runs(uri: str, experiment: str, count: int, timeout: float = 300) -> list:
-    """Wait until `count` runs of `experiment` are RUNNING with their params logged."""
-    client = MlflowClient(uri)
+    """Wait until `count` runs of `experiment` are RUNNING with their params logged. The client
+    opens the store only once the sweep has made it: a client opening a new SQLite file while
+    another process migrates it would migrate it too, and break the other's migration."""
     deadline = time.monotonic() + timeout
+    client = None
     while time.monotonic() < deadline:
+        client = client or (MlflowClient(uri) if store_has_runs(uri) else None)
+        if client is None:
+            time.sleep(0.3)
+            continue
         try:
             found = client.get_experiment_by_name(experiment)
             runs = [] if found is None else client.search_runs([found.experiment_id])
@@ -46,6 +54,21 @@ def running_runs(uri: str, experiment: str, count: int, timeout: float = 300) ->
             return busy
         time.sleep(0.3)
     raise AssertionError(f"fewer than {count} runs started computing")
+
+
+def store_has_runs(uri: str) -> bool:
+    """Whether the SQLite store at `uri` exists with a run in it (read without MLflow); True for
+    a server (it makes its store itself)."""
+    path = store.sqlite_path(uri)
+    if path is None:
+        return True
+    if not path.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("select count(*) from runs").fetchone()[0] > 0
+    except sqlite3.Error:  # no runs table yet: being created
+        return False
 
 
 # ------------------------------------------------------------------------- concurrent sweeps
