@@ -9,18 +9,14 @@ values as it goes: then only the base config is known in advance.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Iterator
-from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # its _target_ string
-BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # jobs in-process
 
 
 def sweep_overrides(config: DictConfig) -> list[list[str]] | None:
@@ -66,7 +62,7 @@ def job_configs(config: DictConfig) -> Iterator[tuple[str, DictConfig | Exceptio
     if jobs is None:
         yield "base config", job_config(config)
         return
-    loader = reuse_compositions(GlobalHydra.instance().config_loader(), config)
+    loader = GlobalHydra.instance().config_loader()
     hidden = tuple(
         f"{k}=" for k in config.hydra.job.config.override_dirname.get("exclude_keys") or ()
     )
@@ -82,62 +78,3 @@ def job_configs(config: DictConfig) -> Iterator[tuple[str, DictConfig | Exceptio
 def job_config(config: DictConfig) -> DictConfig:
     """The job's own config, as the task function sees it (without the `hydra` node)."""
     return OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
-
-
-class ReusingConfigLoader(ConfigLoaderImpl):
-    """Hydra's config loader that composes each job of a multirun once in this process.
-
-    A basic-sweeper multirun composes every job three times, each ~0.2 s (Hydra re-reads and
-    merges every YAML of the defaults list): `job_configs` here, to check every job before any
-    runs; the sweeper's `validate_batch_is_legal`; the basic launcher, to run it. The composition
-    is a pure function of (the master config, the job's overrides), so the later two get a deep
-    copy (~25 ms) of the first. An entry is dropped once its last expected user has it (`uses`),
-    and the cache is never pickled to another launcher's workers (they compose for themselves).
-    """
-
-    def load_sweep_config(self, master_config: Any, sweep_overrides: list[str]) -> Any:
-        cache = self.__dict__.setdefault("_reused", {})
-        key = (id(master_config), tuple(sweep_overrides))
-        if key not in cache:
-            return super().load_sweep_config(master_config, sweep_overrides)
-        composed, uses = cache[key]
-        if uses <= 1:
-            del cache[key]
-        else:
-            cache[key] = (composed, uses - 1)
-        return copy.deepcopy(composed)
-
-    def keep(self, master_config: Any, sweep_overrides: list[str], uses: int) -> Any:
-        """Compose the job (as `load_sweep_config`) and keep it for its next `uses` loads."""
-        composed = super().load_sweep_config(master_config, sweep_overrides)
-        self.__dict__.setdefault("_reused", {})[id(master_config), tuple(sweep_overrides)] = (
-            copy.deepcopy(composed),
-            uses,
-        )
-        return composed
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_reused"}
-
-
-class _Loading:
-    """`load_sweep_config` of a loader, through `ReusingConfigLoader.keep` when it is one."""
-
-    def __init__(self, loader: Any, uses: int) -> None:
-        self.loader, self.uses = loader, uses
-
-    def load_sweep_config(self, master_config: Any, sweep_overrides: list[str]) -> Any:
-        if isinstance(self.loader, ReusingConfigLoader):
-            return self.loader.keep(master_config, sweep_overrides, self.uses)
-        return self.loader.load_sweep_config(master_config, sweep_overrides)
-
-
-def reuse_compositions(loader: Any, config: DictConfig) -> _Loading:
-    """Make Hydra's own loader (Hydra's `ConfigLoaderImpl`, used by its sweeper and launcher) a
-    `ReusingConfigLoader`; a loader of another kind is used as it is. The sweeper validates each
-    job once; the basic launcher composes it once more in this process (other launchers compose
-    in their workers)."""
-    if type(loader) is ConfigLoaderImpl:
-        loader.__class__ = ReusingConfigLoader
-    in_process = str(config.hydra.launcher.get("_target_")) == BASIC_LAUNCHER
-    return _Loading(loader, 2 if in_process else 1)
