@@ -231,15 +231,15 @@ def print_engines(short: int, long: int, sweep: bool) -> float:
         ),
         (
             "fast engine, R = 1, stochastic",
-            args.long,
+            long,
             1,
-            timed(lambda: run_fast(spec(args.long, 1, Bernoulli()), fast_variant())),
+            timed(lambda: run_fast(spec(long, 1, Bernoulli()), fast_variant())),
         ),
         (
             "fast engine, R = 100, stochastic",
-            args.long // 6,
+            long // 6,
             100,
-            timed(lambda: run_fast(spec(args.long // 6, 100, Bernoulli()), fast_variant())),
+            timed(lambda: run_fast(spec(long // 6, 100, Bernoulli()), fast_variant())),
         ),
     ]
     plain = short / rows[1][3]
