@@ -380,9 +380,9 @@ def log_outcome(
     hydra_dir: Path | None,
     clock: Stopwatch | None = None,
 ) -> None:
-    """The run's metric histories, final metrics, `<artifact>.npz`, `config.yaml`, the `.hydra/`
-    copy and `<artifact>.png` (when there is anything to draw). `clock` gets the laps `logging`
-    and `figure`."""
+    """The run's metric histories, final metrics, and its artifacts in one call: `<artifact>.npz`,
+    `config.yaml`, the `.hydra/` copy and `<artifact>.png` (when there is anything to draw and
+    `log.figures`). `clock` gets the laps `logging` and `figure` (drawn and saved)."""
     clock = clock or Stopwatch()
     steps, histories = result.log_steps.tolist(), result.histories()
     for names, first in chart_histories(result):
@@ -390,18 +390,18 @@ def log_outcome(
         tracking.log_histories(client, run_id, steps[first:], logged)
     tracking.log_metrics(client, run_id, result.finals(), step=result.steps_done)
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            npz = Path(folder) / f"{result.artifact}.npz"
-            np.savez(npz, **result.arrays())
-            tracking.log_files(
-                client, run_id, [(npz, None), *_config_files(cfg, Path(folder), hydra_dir)]
-            )
-        clock.lap("logging")
-        if len(result.log_steps) == 0 or not cfg.log.figures:  # nothing to draw, or not asked
-            return
-        fig = result.figure(title(cfg))
-        tracking.retry(lambda: client.log_figure(run_id, fig, f"{result.artifact}.png"))
-        clock.lap("figure")
+        with tempfile.TemporaryDirectory() as name:
+            folder = Path(name)
+            np.savez(folder / f"{result.artifact}.npz", **result.arrays())
+            _write_config_files(cfg, folder, hydra_dir)
+            clock.lap("logging")
+            try:
+                if len(result.log_steps) and cfg.log.figures:  # something to draw, and asked
+                    result.figure(title(cfg)).savefig(folder / f"{result.artifact}.png")
+                    clock.lap("figure")
+            finally:  # a figure that failed leaves the arrays and config logged all the same
+                tracking.log_folder(client, run_id, folder)
+                clock.lap("logging")
     except OSError as error:  # a file where a folder must be, a full disk: one line
         where = f" {error.filename}" if error.filename else ""
         raise tracking.StoreError(
@@ -489,16 +489,12 @@ def check_sweep_dir(config: DictConfig) -> None:
         raise SystemExit(2) from None
 
 
-def _config_files(
-    cfg: DictConfig, folder: Path, hydra_dir: Path | None
-) -> list[tuple[Path, str | None]]:
-    """`config.yaml` (the resolved job config) and a copy of Hydra's `.hydra/`, URI redacted."""
-    config = folder / "config.yaml"
-    config.write_text(OmegaConf.to_yaml(OmegaConf.create(_without_hydra(cfg))))
-    files: list[tuple[Path, str | None]] = [(config, None)]
+def _write_config_files(cfg: DictConfig, folder: Path, hydra_dir: Path | None) -> None:
+    """`config.yaml` (the resolved job config) and a copy of Hydra's `.hydra/` in `folder`, URI
+    redacted."""
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(_without_hydra(cfg))))
     if hydra_dir is not None and (hydra_dir / ".hydra").is_dir():
-        files.append((_redacted_copy(hydra_dir / ".hydra", folder / ".hydra"), ".hydra"))
-    return files
+        _redacted_copy(hydra_dir / ".hydra", folder / ".hydra")
 
 
 def _redacted_copy(source: Path, target: Path) -> Path:

@@ -3,6 +3,7 @@
 import hydra
 
 from src import completion
+from src.quick_exit import run_then_exit
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -13,4 +14,5 @@ def main(cfg):  # noqa: ANN001, ANN201  (Hydra's entry point, as in its own exam
 
 
 if __name__ == "__main__":
-    completion.run_or_complete(main)  # -sc: tab completion, else src.cli.run
+    # -sc: tab completion, else src.cli.run; then the exit without the interpreter's teardown
+    run_then_exit(lambda: completion.run_or_complete(main))

@@ -125,6 +125,7 @@ class DataSchema(dict[str, Any]):
 class LogSchema:
     points: int = 1000
     figures: bool = True  # each run's own trajectory.png / history.png
+    report: bool = True  # a sweep's report at its end (src.report.callback)
 
 
 @dataclass

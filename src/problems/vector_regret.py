@@ -230,7 +230,7 @@ class VectorRunResult(RunResult):
 
     def figure(self, title: str) -> object:
         """x_i per coordinate (one panel each, min–max band over replicates), then R_t/t."""
-        from src.report.figures import Panel, panels_figure, replicate_curve  # noqa: PLC0415
+        from src.report.figures import RUN_LAYOUT, Panel, panels_figure, replicate_curve  # noqa: PLC0415
 
         steps, d = self.log_steps, self.x.shape[2]
         panels = [
@@ -239,7 +239,7 @@ class VectorRunResult(RunResult):
         ]
         regret = replicate_curve("mean", steps, self.avg_regret, "tab:red")
         panels.append(Panel("average regret", "$R_t/t$", [regret]))
-        return panels_figure(panels, title)
+        return panels_figure(panels, title, RUN_LAYOUT)
 
 
 class VectorRegretBook:

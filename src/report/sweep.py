@@ -642,13 +642,13 @@ def save(fig: Figure, folder: Path, stem: str, formats: Sequence[str] = ("png",)
     return names
 
 
-def write_report(client: MlflowClient, parent: Run, out: Path) -> Path:
-    """Write the sweep's report into `out/<name>/`, log it to the parent run; returns the folder."""
+def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
+    """Write the sweep's report into `folder`, log it to the parent run (`report/`); returns the
+    folder. SystemExit if the sweep has no child run."""
     runs = load_children(client, parent)
     if not runs:
         raise SystemExit(f"sweep {parent.info.run_id} has no child runs")
     dims = sweep_dimensions(runs, parent.data.params.get("overrides", ""))
-    folder = out / report_name(parent)
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     for kind in KINDS:
@@ -705,6 +705,6 @@ def main(argv: Sequence[str] | None = None) -> Path:
         tracking.warn_misplaced_artifacts(client, experiment.experiment_id, args.tracking_uri)
         tracking.reap_stale_runs(client, experiment.experiment_id)
     parent = find_parent(client, args.parent, args.experiment)
-    folder = write_report(client, parent, args.out)
+    folder = write_report(client, parent, args.out / report_name(parent))
     print(folder)
     return folder

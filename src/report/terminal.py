@@ -27,6 +27,7 @@ from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
+from src.report.callback import report_folder
 from src.tracking import store as tracking
 from src.tracking.sweep import JOBS_ENV, parent_run_id
 from src.tracking.ui_url import runs_url
@@ -90,6 +91,15 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def report_line(sweep_dir: Path, parent: str) -> str:
+    """Where the sweep's report is (`src.report.callback` writes it first), and how to redraw it."""
+    command = f"python -m src.report --parent {parent}"
+    folder = report_folder(sweep_dir)
+    if folder.is_dir():
+        return f"report: {folder} (again, into reports/: `make figure` or {command})"
+    return f"report: `make figure` ({command})"
+
+
 class SweepSummary(Callback):
     """Progress with an ETA as the sweep's jobs end, the result table at its end."""
 
@@ -132,7 +142,7 @@ class SweepSummary(Callback):
         table = result_table(rows)
         (sweep_dir / "results.txt").write_text(table + "\n")
         log.info(
-            "sweep results (%d runs, parent %s)\n%s\nsweep folder: %s\nreport: `make figure` "
-            "(python -m src.report --parent %s)\n%s",
-            len(runs), parent, table, sweep_dir, parent, where_to_look(uri, name),
+            "sweep results (%d runs, parent %s)\n%s\nsweep folder: %s\n%s\n%s",
+            len(runs), parent, table, sweep_dir, report_line(sweep_dir, parent),
+            where_to_look(uri, name),
         )  # fmt: skip

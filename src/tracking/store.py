@@ -495,6 +495,11 @@ def log_files(client: MlflowClient, run_id: str, files: Iterable[tuple[Path, str
             retry(lambda p=path, f=folder: client.log_artifact(run_id, str(p), f))
 
 
+def log_folder(client: MlflowClient, run_id: str, folder: Path) -> None:
+    """Log the files under `folder` (its tree) at the run's artifact root, in one call."""
+    retry(lambda: client.log_artifacts(run_id, str(folder)))
+
+
 def log_text(client: MlflowClient, run_id: str, text: str, name: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name

@@ -35,6 +35,7 @@ class Sweep:
 
     def __init__(self, tmp: Path, *overrides: str, check: bool = True) -> None:
         self.uri = f"sqlite:///{tmp}/mlflow.db"
+        self.sweep_dir = tmp / "multirun"
         self.proc = run_main(
             "-m",
             *overrides,
@@ -83,6 +84,7 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
         "optim.lr=0.001,0.01",
         "fn.C=51,101",
         "steps=1000",
+        "log.report=false",  # only `make figure`'s report (the sweep's own: figure1, failing)
     )
 
 
@@ -114,6 +116,30 @@ def test_report_files_exist_decode_and_are_logged_to_the_parent(figure1: Sweep) 
     assert (figure1.folder / "figure1.pdf").read_bytes().startswith(b"%PDF")
     logged = {a.path for a in figure1.client.list_artifacts(figure1.parent.info.run_id, "report")}
     assert logged == {f"report/{name}" for name in FIGURE_FILES}
+
+
+@pytest.mark.slow  # a real sweep in a subprocess (module fixture)
+@pytest.mark.parametrize("name", ["figure1", "failing"])
+def test_a_sweep_writes_its_own_report_at_its_end(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """In the sweep's process, into <sweep dir>/report/: the same files and summary as the report
+    `python -m src.report` draws afterwards from the store (failed runs included), and the
+    summary's last lines say where it is."""
+    sweep: Sweep = request.getfixturevalue(name)
+    folder = sweep.sweep_dir / "report"
+    for file in FIGURE_FILES:
+        assert (folder / file).stat().st_size > 0, file
+    assert (folder / "summary.csv").read_text() == (sweep.folder / "summary.csv").read_text()
+    shown = sweep.proc.stdout + sweep.proc.stderr
+    assert f"report: {folder}" in shown
+    assert f"python -m src.report --parent {sweep.parent.info.run_id}" in shown
+
+
+@pytest.mark.slow  # a real sweep in a subprocess (module fixture)
+def test_log_report_false_leaves_the_report_to_make_figure(grid: Sweep) -> None:
+    assert not (grid.sweep_dir / "report").exists()
+    assert (grid.folder / "heatmap_final_avg_regret.png").exists()  # `make figure`'s is there
 
 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
