@@ -12,9 +12,6 @@ endif
 JOBS    ?=
 STORE   ?= sqlite:///$(CURDIR)/mlflow.db
 LAUNCH  := $(if $(JOBS),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
-# the report reads the store the sweep wrote to: tracking.uri=/tracking.experiment= from ARGS
-REPORT_STORE := $(patsubst tracking.uri=%,--tracking-uri %,$(filter tracking.uri=%,$(ARGS))) \
-	$(patsubst tracking.experiment=%,--experiment %,$(filter tracking.experiment=%,$(ARGS)))
 
 .PHONY: help install sweep figure test test-quick bench lint format ui server clean
 
@@ -30,8 +27,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e ".[dev,joblib,slurm,ray,postgres,search]"
 	touch $(STAMP)
 
-sweep: install  ## the paper's Figure 1 (JOBS=N: N jobs at once through the joblib launcher)
-	$(PY) -m src.main -m $(LAUNCH) $(ARGS) && $(PY) -m src.report $(REPORT_STORE)
+sweep: install  ## the paper's Figure 1 and its report (JOBS=N: N jobs at once, joblib launcher)
+	$(PY) -m src.main -m $(LAUNCH) $(ARGS)
 
 figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="--parent RUN_ID")
 	$(PY) -m src.report $(ARGS)

@@ -134,6 +134,29 @@ def default_sweep_seconds(*overrides: str) -> float:
         return time.perf_counter() - began
 
 
+def grid_seconds_per_job(*overrides: str) -> tuple[float, float, int]:
+    """`+experiment=beta_grid steps=100000` (60 jobs, or what `overrides` ask) in a subprocess
+    into a temp store: (wall seconds, seconds a job after the first, jobs). The latter from the
+    child runs' end times in the store: (last end − first end) / (jobs − 1), so the process's
+    imports and the store's opening, paid once, are left out."""
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as folder:
+        uri = f"sqlite:///{folder}/mlflow.db"
+        began = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "src.main", "-m", f"hydra.sweep.dir={folder}/m",
+             f"tracking.uri={uri}", "+experiment=beta_grid", "steps=100000", *overrides],
+            cwd=PROJECT_ROOT, check=True, capture_output=True, env={**os.environ, "CI": "1"},
+        )  # fmt: skip
+        wall = time.perf_counter() - began
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+        runs = client.search_runs([experiment], max_results=1000)
+        ends = sorted(r.info.end_time for r in runs if r.data.tags.get("role") != "sweep")
+        return wall, (ends[-1] - ends[0]) / 1000 / max(len(ends) - 1, 1), len(ends)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -163,7 +186,7 @@ def main() -> None:
         help="the parts to run (default: all): " + "; ".join(f"{k}: {v}" for k, v in PARTS.items()),
     )
     args = parser.parse_args()
-    parts = [p for p in args.only if not (args.no_sweep and p in ("sweep", "search"))]
+    parts = [p for p in args.only if not (args.no_sweep and p in ("sweep", "grid", "search"))]
     print(f"Machine: {machine()}\n")
     plain_step = None  # seconds a step of the plain loop, once timed
     if "engines" in parts:
@@ -171,6 +194,12 @@ def main() -> None:
     if "sweep" in parts and "engines" not in parts:
         print(
             f"Default sweep (4 × 6,000,000 steps, MLflow included): {default_sweep_seconds():.1f} s"
+        )
+    if "grid" in parts:
+        wall, per_job, jobs = grid_seconds_per_job()
+        print(
+            f"Grid (+experiment=beta_grid, {jobs} jobs × 100,000 steps, MLflow and its report "
+            f"included): {wall:.1f} s wall, {per_job:.2f} s a job after the first."
         )
     if "search" in parts:
         print_search(args.search_trials)
@@ -192,6 +221,7 @@ def main() -> None:
 PARTS = {
     "engines": "the loops side by side (and the default sweep with it)",
     "sweep": "the default sweep's wall time",
+    "grid": "a 60-job grid's wall time and time per job after the first",
     "search": "the counterexample search's wall time",
     "job": "one job's breakdown and the numba kernels' first compile (src.bench_job)",
 }

@@ -5,8 +5,9 @@ line freeing every module (`python -c "import torch, mlflow"` takes ~1 s longer 
 import). Nothing in that teardown is ours: our closing work (the sweep's parent run, logging's
 flush) is registered with `atexit`. `quick_exit(code)` runs the `atexit` functions, flushes the
 standard streams and ends the process with `code` at once (`os._exit`), as `sys.exit(code)` would
-have ended it. A live non-daemon thread is work that a normal exit would wait for: then it is a
-normal `sys.exit`.
+have ended it. A live non-daemon thread is work that a normal exit would wait for, and a profiler
+or tracer (`python -m cProfile -o p.out -m src.main ...`, coverage) writes its output after the
+program returns: then it is a normal `sys.exit`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def other_threads_running() -> bool:
 
 def quick_exit(code: Any = 0) -> NoReturn:
     """`sys.exit(code)` without the teardown: `atexit` functions run, streams flushed, then gone."""
-    if other_threads_running():
+    if other_threads_running() or sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
     status = exit_code(code)
     atexit._run_exitfuncs()

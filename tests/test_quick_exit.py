@@ -6,6 +6,7 @@ status, and a live non-daemon thread waited for. Real processes; `sitecustomize`
 from __future__ import annotations
 
 import os
+import pstats
 import subprocess
 import sys
 import textwrap
@@ -114,3 +115,14 @@ def test_a_live_thread_is_waited_for(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert done.read_text() == "done"  # the normal exit joined the thread
     assert (tmp_path / "probe" / "teardown").exists()  # the normal exit: with its teardown
+
+
+def test_a_profiled_job_still_writes_its_profile(tmp_path: Path) -> None:
+    """`python -m cProfile -o p.out -m src.main ...` (the way to time a job) writes p.out after
+    the program returns: a profiled process takes the normal exit."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    out = tmp_path / "p.out"
+    args = ["steps=1000", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/out"]
+    proc = run(["-m", "cProfile", "-o", str(out), "-m", "src.main", *args], {})
+    assert proc.returncode == 0, proc.stderr
+    assert pstats.Stats(str(out)).total_calls > 0
