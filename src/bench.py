@@ -6,8 +6,9 @@ Measures (Adam with amsgrad=True, lr 0.001, betas (0.9, 0.99), x clamped to [−
   3. the project's reference engine (`src.engines.torch_loop.run`),
   4. the fast engine with R = 1 and R = 100 replicates, on the online and (drawing its rare steps
      from the seeded streams) the stochastic problem,
-then the wall time of the default sweep (4 × 6,000,000 steps, Python start, imports and MLflow
-logging included) in a subprocess, a counterexample search's, and where one job's time goes with
+then the wall time of the default sweep (4 × 6,000,000 steps, Python start, imports, MLflow
+logging and the sweep's report included) in a subprocess, a 60-job grid's (with its time per job
+after the first), a counterexample search's, and where one job's time goes with
 the numba kernels' first compile (`src.bench_job`). Prints Markdown tables; ratios are against the
 plain loop. `--only PART ...` runs some of them. No assertion: numbers, not tests.
 """
@@ -34,6 +35,7 @@ from src.problems.functions import Bernoulli, OnlineFunction, Periodic
 from src.problems.projections import Box
 
 LR, BETAS = 0.001, (0.9, 0.99)
+SWEEP = "4 × 6,000,000 steps, process start to exit, MLflow and the sweep's report included"
 
 
 def make_adam(params: list[torch.Tensor]) -> torch.optim.Optimizer:
@@ -192,9 +194,7 @@ def main() -> None:
     if "engines" in parts:
         plain_step = print_engines(args.short, args.long, "sweep" in parts)
     if "sweep" in parts and "engines" not in parts:
-        print(
-            f"Default sweep (4 × 6,000,000 steps, MLflow included): {default_sweep_seconds():.1f} s"
-        )
+        print(f"Default sweep ({SWEEP}): {default_sweep_seconds():.1f} s wall")
     if "grid" in parts:
         wall, per_job, jobs = grid_seconds_per_job()
         print(
@@ -289,7 +289,7 @@ def print_engines(short: int, long: int, sweep: bool) -> float:
         tutorial = rows[0][3] or rows[1][3]
         per_step = tutorial / short
         print(
-            f"\nDefault sweep (4 × 6,000,000 steps, MLflow included): {wall:.1f} s wall; "
+            f"\nDefault sweep ({SWEEP}): {wall:.1f} s wall; "
             f"the {'tutorial' if rows[0][3] else 'plain'} loop would take "
             f"{4 * 6e6 * per_step / 60:,.0f} min ({4 * 6e6 * per_step / wall:,.0f}× longer)."
         )
