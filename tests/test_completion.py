@@ -53,26 +53,24 @@ def test_tab_completes_a_prefix_in_a_sweep_and_the_groups() -> None:
     )
 
 
-def test_zsh_script_is_bash_completion_behind_bashcompinit() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "src.main", "-sc", "install=zsh"],
+def shell_completion(argument: str, env: dict[str, str] | None = None) -> str:
+    """What `python -m src.main -sc <argument>` prints."""
+    return subprocess.run(
+        [sys.executable, "-m", "src.main", "-sc", argument],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         check=True,
-    )
-    assert done.stdout.startswith("autoload -Uz bashcompinit && bashcompinit\n")
+        env={**os.environ, **(env or {})},
+    ).stdout
+
+
+def test_zsh_script_is_bash_completion_behind_bashcompinit() -> None:
+    assert shell_completion("install=zsh").startswith("autoload -Uz bashcompinit && bashcompinit\n")
     assert complete(f"{sys.executable} -m src.main fn=stoch", "zsh") == ["fn=stochastic"]
 
 
 def test_the_query_reads_python_dash_m() -> None:
     """What the function asks Hydra: before, `Error parsing override 'src.main'`."""
-    done = subprocess.run(
-        [sys.executable, "-m", "src.main", "-sc", "query=bash"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "COMP_LINE": "python -m src.main projection="},
-    )
-    assert sorted(done.stdout.split()) == [f"projection={name}" for name in options("projection")]
+    answer = shell_completion("query=bash", {"COMP_LINE": "python -m src.main projection="})
+    assert sorted(answer.split()) == [f"projection={name}" for name in options("projection")]
