@@ -55,9 +55,10 @@ def tail_start(steps: int) -> int:
 
 
 def tail_stats(x_sum: np.ndarray, x_min: np.ndarray, x_max: np.ndarray, count: int) -> np.ndarray:
-    """[3, R]: the mean, min and max of x over the tail's `count` steps (NaN if 0)."""
+    """[3, R] (or [3, R, d]): the mean, min and max of x over the tail's `count` steps (NaN if
+    0)."""
     if count == 0:
-        return np.full((3, len(x_sum)), np.nan)
+        return np.full((3, *np.shape(x_sum)), np.nan)
     return np.stack([x_sum / count, x_min, x_max])
 
 
@@ -155,6 +156,32 @@ def running_sum(carry: Tensor, terms: Tensor) -> Tensor:
     return torch.cumsum(torch.cat([carry.unsqueeze(0), terms]), 0)[1:]
 
 
+class Tail:
+    """x after each step t ≥ tail_start(T), the run's last 10%: its sum (in step order, as the
+    fast engine adds it), min and max per replicate (and coordinate), in float64."""
+
+    def __init__(self, last_step: int, shape: tuple[int, ...]) -> None:
+        self.start = tail_start(last_step)
+        self.sum = torch.zeros(shape, dtype=torch.float64)
+        self.min = torch.full(shape, np.inf, dtype=torch.float64)
+        self.max = torch.full(shape, -np.inf, dtype=torch.float64)
+        self.count = 0
+
+    def add(self, t: np.ndarray, x_after: Tensor) -> None:
+        """Adds x after each step t (x_after [n, ...]) that lies in the tail."""
+        x_tail = x_after[torch.from_numpy(t >= self.start)]
+        if len(x_tail) == 0:
+            return
+        self.sum = running_sum(self.sum, x_tail)[-1]
+        self.min = torch.minimum(self.min, x_tail.min(0).values)
+        self.max = torch.maximum(self.max, x_tail.max(0).values)
+        self.count += len(x_tail)
+
+    def stats(self) -> np.ndarray:
+        """[3, ...]: the tail's mean, min and max (`tail_stats`)."""
+        return tail_stats(self.sum.numpy(), self.min.numpy(), self.max.numpy(), self.count)
+
+
 class RegretBook:
     """Accumulates Σ f_t(x_t), Σ a_t and Σ b_t per replicate, chunk by chunk, in float64."""
 
@@ -178,11 +205,7 @@ class RegretBook:
         self.rows_regret: list[Tensor] = []
         self.logged: list[np.ndarray] = []
         self.regret_last = torch.zeros(replicates, dtype=torch.float64)
-        self.tail_from = tail_start(int(log_steps[-1]))  # the grid ends at the last step
-        self.tail_sum = torch.zeros(replicates, dtype=torch.float64)
-        self.tail_min = torch.full((replicates,), np.inf, dtype=torch.float64)
-        self.tail_max = torch.full((replicates,), -np.inf, dtype=torch.float64)
-        self.tail_count = 0
+        self.tail = Tail(int(log_steps[-1]), (replicates,))  # the grid ends at the last step
 
     def add_chunk(self, start: int, coeffs: Coefficients, x_after: Tensor) -> int:
         """Book steps start..start+n−1 given x after each of them; returns how many were finite."""
@@ -207,23 +230,13 @@ class RegretBook:
             self.logged.append(t[rows])
             self.rows_x.append(x_after[rows])
             self.rows_regret.append(regret[rows] / torch.from_numpy(t[rows]).unsqueeze(1))
-        self.add_tail(t, x_after[:valid])
+        self.tail.add(t, x_after[:valid])
         self.loss, self.A = cum_loss[valid - 1], cum_A[valid - 1]
         self.B = cum_B[valid - 1]
         self.x_last = x_after[valid - 1]
         self.regret_last = regret[valid - 1]
         self.steps_done = start + valid - 1
         return valid
-
-    def add_tail(self, t: np.ndarray, x_after: Tensor) -> None:
-        """Adds x after each step t ≥ tail_from to the tail's sum (in step order), min and max."""
-        x_tail = x_after[torch.from_numpy(t >= self.tail_from)]
-        if len(x_tail) == 0:
-            return
-        self.tail_sum = running_sum(self.tail_sum, x_tail)[-1]
-        self.tail_min = torch.minimum(self.tail_min, x_tail.min(0).values)
-        self.tail_max = torch.maximum(self.tail_max, x_tail.max(0).values)
-        self.tail_count += len(x_tail)
 
     def result(self, status: str = FINISHED, reason: str = "", elapsed: float = 0.0) -> RunResult:
         """The run's result; an unfinished run also logs its last completed step."""
@@ -248,12 +261,7 @@ class RegretBook:
             status,
             reason,
             elapsed,
-            tail_x=tail_stats(
-                self.tail_sum.numpy(),
-                self.tail_min.numpy(),
-                self.tail_max.numpy(),
-                self.tail_count,
-            ),
+            tail_x=self.tail.stats(),
             best_x=best_fixed_point(self.A.numpy(), self.B.numpy(), self.low, self.high),
             scales=(self.high - self.low, self.gradient_bound),
         )

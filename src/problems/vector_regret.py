@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from src.problems.functions import Coefficients
-from src.problems.regret import RunResult, best_fixed_loss, running_sum, tail_start
+from src.problems.regret import RunResult, Tail, best_fixed_loss, running_sum
 
 
 @numba.njit(cache=True)
@@ -259,11 +259,7 @@ class VectorRegretBook:
         self.rows_x: list[Tensor] = []
         self.rows_regret: list[Tensor] = []
         self.regret_last = torch.zeros(replicates, dtype=torch.float64)
-        self.tail_from = tail_start(int(log_steps[-1]))
-        self.tail_sum = torch.zeros(replicates, dim, dtype=torch.float64)
-        self.tail_min = torch.full((replicates, dim), np.inf, dtype=torch.float64)
-        self.tail_max = torch.full((replicates, dim), -np.inf, dtype=torch.float64)
-        self.tail_count = 0
+        self.tail = Tail(int(log_steps[-1]), (replicates, dim))
 
     def losses(self, coeffs: Coefficients, x_at: Tensor) -> Tensor:
         """f_t(x_t) [n, R] (constants dropped) for x_at [n, R, d]."""
@@ -304,7 +300,7 @@ class VectorRegretBook:
             self.logged.append(t[rows])
             self.rows_x.append(x_after[rows])
             self.rows_regret.append(torch.stack([regret[int(k)] / float(t[k]) for k in rows]))
-        self.add_tail(t, x_after[:valid])
+        self.tail.add(t, x_after[:valid])
         self.loss, self.A = cum_loss[valid - 1], cum_A[valid - 1]
         if cum_B is not None:
             self.B = cum_B[valid - 1]
@@ -317,15 +313,6 @@ class VectorRegretBook:
         B = None if cum_B is None else cum_B[k].numpy()
         return self.comparator.best_loss(A.numpy(), B, t)
 
-    def add_tail(self, t: np.ndarray, x_after: Tensor) -> None:
-        x_tail = x_after[torch.from_numpy(t >= self.tail_from)]
-        if len(x_tail) == 0:
-            return
-        self.tail_sum = running_sum(self.tail_sum, x_tail)[-1]
-        self.tail_min = torch.minimum(self.tail_min, x_tail.min(0).values)
-        self.tail_max = torch.maximum(self.tail_max, x_tail.max(0).values)
-        self.tail_count += len(x_tail)
-
     def result(self, status: str, reason: str = "", elapsed: float = 0.0) -> VectorRunResult:
         replicates, dim = self.A.shape
         steps = np.concatenate(self.logged) if self.logged else np.zeros(0, np.int64)
@@ -337,10 +324,6 @@ class VectorRegretBook:
             regrets = torch.cat(
                 [regrets.to(torch.float64), (self.regret_last / self.steps_done)[None]]
             )
-        if self.tail_count:
-            tail = torch.stack([self.tail_sum / self.tail_count, self.tail_min, self.tail_max])
-        else:
-            tail = torch.full((3, replicates, dim), float("nan"), dtype=torch.float64)
         return VectorRunResult(
             steps,
             xs.to(torch.float64).numpy(),
@@ -351,5 +334,5 @@ class VectorRegretBook:
             status,
             reason,
             elapsed,
-            tail_x=tail.numpy(),
+            tail_x=self.tail.stats(),
         )
