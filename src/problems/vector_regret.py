@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from src.problems.functions import Coefficients
-from src.problems.regret import RunResult, Tail, best_fixed_loss, running_sum
+from src.problems.regret import DIVERGED, RunResult, Tail, best_fixed_loss, running_sum
 
 
 @numba.njit(cache=True)
@@ -174,6 +174,10 @@ class Comparator:
         z = ball_minimiser(A @ vectors, np.clip(eigenvalues, 0.0, None), self.radius)
         return z @ vectors.T
 
+    def diameter(self, dim: int) -> float:
+        """diam(F) in the Euclidean norm: (high − low)·√d for the box, 2·radius for the ball."""
+        return (self.high - self.low) * np.sqrt(dim) if self.kind == "box" else 2 * self.radius
+
     def best_loss(self, A: np.ndarray, B: np.ndarray | None, t: int) -> np.ndarray:
         """min_{x∈F} of the summed loss, per row [R] (float64)."""
         A = np.asarray(A, np.float64)
@@ -226,7 +230,16 @@ class VectorRunResult(RunResult):
                 out[f"tail_x_{i}_mean"] = float(self.tail_x[0, :, i].mean())
                 out[f"tail_x_{i}_min"] = float(self.tail_x[1, :, i].min())
                 out[f"tail_x_{i}_max"] = float(self.tail_x[2, :, i].max())
+        out.update(self.scale_free())
         return out
+
+    def scale_free(self) -> dict[str, float]:
+        """`final_distance` = ‖x_{T+1} − x*‖ / diam(F) (mean over replicates), as in 1-D with
+        the Euclidean norm; none if the run diverged or F is unbounded."""
+        if self.best_x is None or self.scales is None or self.status == DIVERGED:
+            return {}
+        distance = np.linalg.norm(self.final_x - self.best_x, axis=1).mean() / self.scales[0]
+        return {"final_distance": float(distance)} if np.isfinite(distance) else {}
 
     def figure(self, title: str) -> object:
         """x_i per coordinate (one panel each, min–max band over replicates), then R_t/t."""
@@ -335,4 +348,11 @@ class VectorRegretBook:
             reason,
             elapsed,
             tail_x=self.tail.stats(),
+            best_x=self.best_point(),
+            scales=(self.comparator.diameter(dim), None),
         )
+
+    def best_point(self) -> np.ndarray:
+        """x* [R, d], the best fixed point in hindsight of the steps booked (`Comparator`)."""
+        B = None if self.B is None else self.B.numpy()
+        return self.comparator.minimiser(self.A.numpy(), B, self.steps_done)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
+import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
 from src.engines import torch_loop
 from src.engines.torch_loop import RunSpec
-from src.problems.projections import Unconstrained
+from src.problems.projections import Box, Unconstrained
 from src.problems.vector import VectorPeriodic
 from tests.conftest import run_main
 
@@ -66,3 +67,20 @@ def test_a_diverging_ddim_run_stops_at_its_first_non_finite_step() -> None:
     assert result.status == "diverged"
     assert np.isfinite(result.x).all() and result.steps_done == len(result.x)
     assert result.reason == f"non-finite x or loss at step {result.steps_done + 1}"
+
+
+def test_a_ddim_run_reports_its_final_distance_to_the_best_fixed_point() -> None:
+    """final_distance = mean over replicates of ‖x_{T+1} − x*‖ / diam(F), x* the best fixed point
+    in hindsight, as in 1-D (the search's scale-free objective): here by hand, on the box
+    [−1, 1]², where x*_i = −1 if Σ_t a_{t,i} > 0 else +1 and diam(F) = 2√2."""
+    steps = 3000
+    fn = VectorPeriodic(dim=2, scale=10.0, C=[101.0, 5.0], period=[101, 3])
+    spec = RunSpec(fn, Box(), steps=steps, replicates=2, log_points=10)
+    result = torch_loop.run(spec, partial(torch.optim.Adam, lr=0.01, betas=(0.9, 0.99)))
+    t = np.arange(1, steps + 1)
+    sums = [
+        sum(10.0 * c if (k - 1) % p == 0 else -10.0 for k in t) for c, p in ((101, 101), (5, 3))
+    ]
+    best = np.array([-1.0 if a > 0 else 1.0 for a in sums])
+    expected = np.linalg.norm(result.final_x - best, axis=1).mean() / (2 * np.sqrt(2))
+    assert result.finals()["final_distance"] == pytest.approx(expected, rel=1e-12)
