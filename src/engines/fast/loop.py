@@ -205,10 +205,11 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
     for i in range(n):
         t = start + i
         pp = _row(p, i)
-        # the gradients a + b·x (torch.addcmul(a, b, x)), the regret sums Σf_t(x_t), Σa_t, Σb_t
-        # and the rule's radicands: one loop per case, free of branches on the case, so that
-        # each vectorises over r (the loops are written out here: a helper function taking the
-        # arrays would add an atomic reference count per array and step)
+        # the gradients a + b·x (torch.addcmul(a, b, x)) and the regret sums Σf_t(x_t), Σa_t,
+        # Σb_t, then the rule's radicands: loops over r free of branches on the case, so that
+        # LLVM vectorises them (a linear loss, shared or per replicate; a quadratic one keeps
+        # its choice per element). They are written out here: a helper taking the arrays
+        # would add an atomic reference count per array and step, as a view p[i] would.
         if has_b:
             for r in range(R):
                 ai = a[i, 0] if shared_a else a[i, r]
