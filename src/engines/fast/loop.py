@@ -200,36 +200,64 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
     shared_a = a.shape[1] == 1
     shared_b = b.shape[1] == 1
     lo, hi = cast(x, low), cast(x, high)  # torch casts clamp's bounds to the dtype
+    kk = _values(k)  # the constants, and each step's scalars (pp), as values the stores
+    # below cannot change, so they stay in registers and the replicate loops vectorise
     for i in range(n):
         t = start + i
-        take_root = False
-        for r in range(R):
-            ai = a[i, 0] if shared_a else a[i, r]
-            xd = np.float64(x[r])
-            if has_b:
+        pp = _row(p, i)
+        # the gradients a + b·x (torch.addcmul(a, b, x)) and the regret sums Σf_t(x_t), Σa_t,
+        # Σb_t, then the rule's radicands: loops over r free of branches on the case, so that
+        # LLVM vectorises them (a linear loss, shared or per replicate; a quadratic one keeps
+        # its choice per element). They are written out here: a helper taking the arrays
+        # would add an atomic reference count per array and step, as a view p[i] would.
+        if has_b:
+            for r in range(R):
+                ai = a[i, 0] if shared_a else a[i, r]
                 bi = b[i, 0] if shared_b else b[i, r]
+                xd = np.float64(x[r])
                 sums[0, r] += ai * xd + 0.5 * bi * xd * xd
+                sums[1, r] += ai
                 sums[2, r] += bi
-                g = cast(x, ai) + cast(x, bi) * x[r]  # torch.addcmul(a, b, x)
-            else:
-                sums[0, r] += ai * xd
-                g = cast(x, ai)
-            sums[1, r] += ai
-            grads[r] = g
-            radicands[r] = rules.before_root(code, k, p[i], state, r, x[r], g)
-            take_root |= radicands[r] >= 0
-        if take_root and not same_bits(radicand_bits, rooted_bits, R):
+                grads[r] = cast(x, ai) + cast(x, bi) * x[r]
+        elif shared_a:
+            ai = a[i, 0]
+            g = cast(x, ai)
+            for r in range(R):
+                sums[0, r] += ai * np.float64(x[r])
+                sums[1, r] += ai
+                grads[r] = g
+        else:
+            for r in range(R):
+                ai = a[i, r]
+                sums[0, r] += ai * np.float64(x[r])
+                sums[1, r] += ai
+                grads[r] = cast(x, ai)
+        for r in range(R):
+            radicands[r] = rules.before_root(code, kk, pp, state, r, x[r], grads[r])
+        taken = False
+        for r in range(R):
+            if radicands[r] >= 0:
+                taken = True
+                break
+        if taken and not same_bits(radicand_bits, rooted_bits, R):
             sqrt_all(sqrt_fn, R, radicands, roots, radicands_at, roots_at)
             rooted[:R] = radicands
             rooted_bits[R] = 1
-        finite = True
-        for r in range(R):
-            xr = rules.after_root(code, k, p[i], state, r, x[r], grads[r], roots[r])
-            if project == 1:
+        # the rest of the step, and whether every x and Σf_t(x_t) is finite (an integer
+        # reduction, which vectorises)
+        bad = 0
+        if project == 1:
+            for r in range(R):
+                xr = rules.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
                 xr = min(max(xr, lo), hi)
-            x[r] = xr
-            finite &= math.isfinite(xr) & math.isfinite(sums[0, r])
-        if not finite:
+                x[r] = xr
+                bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
+        else:
+            for r in range(R):
+                xr = rules.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
+                x[r] = xr
+                bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
+        if bad:
             return i, pos
         if t >= tail_from:  # the last 10%: Σ x in step order (as RegretBook.add_tail), min, max
             for r in range(R):
@@ -245,3 +273,16 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 ) / t
             pos += 1
     return n, pos
+
+
+@numba.njit(inline="always")
+def _values(k):
+    """k[0..7] (the CONSTS constants) as a tuple."""
+    return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7])
+
+
+@numba.njit(inline="always")
+def _row(p, i):
+    """p[i, 0..7] (step i's PER_STEP scalars) as a tuple; p[i] would be a view, with an atomic
+    reference count each step."""
+    return (p[i, 0], p[i, 1], p[i, 2], p[i, 3], p[i, 4], p[i, 5], p[i, 6], p[i, 7])

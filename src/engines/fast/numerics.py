@@ -120,7 +120,7 @@ def sqrt_all(sqrt_fn, n, radicands, roots, radicands_at=0, roots_at=0):
 @numba.njit(cache=True)
 def same_bits(bits, known_bits, R):
     """Whether bits[:R] == known_bits[:R] and known_bits[R] != 0 (the known values are valid)."""
-    differ = known_bits[R] == 0
+    differ = bits[0] ^ bits[0]  # an integer OR of XORs, which vectorises
     for r in range(R):
-        differ |= bits[r] != known_bits[r]
-    return not differ
+        differ |= bits[r] ^ known_bits[r]
+    return known_bits[R] != 0 and differ == 0

@@ -12,6 +12,11 @@ A rule module (one per optimizer family, named after it) holds, in this order:
   or −1 when the step takes no root;
 - `after_root(k, p, state, r, x, g, root)`: the rest of the update; returns the new x.
 
+In the two steps, k and p are tuples of values (the kernel's copies of the constants and of
+step t's scalars), indexed by the `K_*`/`P_*` names as the arrays are, and `r` runs over the
+replicates in an inner loop that LLVM vectorises: a branch there must be one it can turn into a
+select (no load or store under it), and no constant is read from an array the loop writes.
+
 The three are inlined (numba `inline="always"`) into the dispatch of `rules/__init__.py`, which
 is compiled and cached as one function per dtype, as a single file of rules would be: separate
 compilation of each rule's functions doubled the first compile.
@@ -28,8 +33,8 @@ import numpy as np
 from src.engines.fast.numerics import cast
 
 SLOTS = 4  # state scalars per replicate, enough for every variant
-CONSTS = 8  # per-run constants in the run's dtype
-PER_STEP = 8  # per-step scalars in the run's dtype
+CONSTS = 8  # per-run constants in the run's dtype (the kernel reads 8: loop._values)
+PER_STEP = 8  # per-step scalars in the run's dtype (the kernel reads 8: loop._row)
 
 
 @dataclass
