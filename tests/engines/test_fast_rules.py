@@ -58,6 +58,25 @@ def test_every_supported_class_builds_a_variant_of_a_known_code() -> None:
         assert built.code in known and 0 < built.slots <= rules.SLOTS
 
 
+def test_the_kernel_reads_every_constant_and_step_scalar_a_rule_may_set() -> None:
+    """loop._values and loop._row spell out the slots they copy into registers: a rule's K_*/P_*
+    index past them would read nothing (or garbage) in the compiled kernel."""
+    import numpy as np  # noqa: PLC0415
+
+    from src.engines.fast import loop  # noqa: PLC0415
+
+    constants = np.arange(rules.CONSTS, dtype=np.float64)
+    per_step = np.arange(3 * rules.PER_STEP, dtype=np.float64).reshape(3, rules.PER_STEP)
+    assert loop._values.py_func(constants) == tuple(constants)
+    assert loop._row.py_func(per_step, 2) == tuple(per_step[2])
+    for module in RULES:
+        for name, index in vars(module).items():
+            if name.startswith("K_") and isinstance(index, int):
+                assert index < rules.CONSTS, f"{module.__name__}.{name}"
+            if name.startswith("P_") and isinstance(index, int):
+                assert index < rules.PER_STEP, f"{module.__name__}.{name}"
+
+
 MODULE_A = """
 import numba
 import b
