@@ -259,7 +259,7 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
         if bad:
             return i, pos
-        if t >= tail_from:  # the last 10%: Σ x in step order (as problems.regret.Tail.add), min, max
+        if t >= tail_from:  # the last 10%: Σ x in step order (as regret.Tail.add), min, max
             for r in range(R):
                 xd = np.float64(x[r])
                 tail[0, r] += xd
