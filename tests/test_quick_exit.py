@@ -92,6 +92,8 @@ def main():
         sys.exit(3)
     if how == "text":
         sys.exit("stopped: a reason")
+    if how == "interrupted":  # as src.cli ends on SIGTERM
+        sys.exit(143)
 
 run_then_exit(main)
 """
@@ -126,3 +128,14 @@ def test_a_profiled_job_still_writes_its_profile(tmp_path: Path) -> None:
     proc = run(["-m", "cProfile", "-o", str(out), "-m", "src.main", *args], {})
     assert proc.returncode == 0, proc.stderr
     assert pstats.Stats(str(out)).total_calls > 0
+
+
+def test_an_interrupted_process_takes_the_normal_exit(tmp_path: Path) -> None:
+    """128 + signal: a parallel launcher's shutdown hooks (run by the normal exit before atexit)
+    let its workers end their runs with their trajectories."""
+    env = probed(tmp_path)
+    proc = run(["-c", textwrap.dedent(SCRIPT), "interrupted"], env)
+    assert proc.returncode == 143
+    assert proc.stdout == "out\n"
+    assert (tmp_path / "probe" / "teardown").exists()
+    assert (tmp_path / "probe" / "atexit").exists()
