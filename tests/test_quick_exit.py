@@ -39,7 +39,7 @@ def probed(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(site), "PROBE_DIR": str(tmp_path / "probe")}
 
 
-def run(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.CompletedProcess:
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args],
         cwd=PROJECT_ROOT,
@@ -48,7 +48,6 @@ def run(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Co
         env={**os.environ, "HYDRA_FULL_ERROR": "0", **env},
         timeout=300,
         check=False,
-        **kwargs,
     )
 
 
@@ -65,7 +64,7 @@ def test_a_job_ends_without_the_teardown_after_its_atexit_work(tmp_path: Path) -
     assert not (probes / "teardown").exists()  # the interpreter's teardown did not
     (run_,) = mlflow.MlflowClient(uri).search_runs(["1"])
     assert run_.info.status == "FINISHED"
-    assert "R_T/T" in proc.stdout or run_.data.metrics  # its output reached the pipe
+    assert run_.info.run_id in proc.stdout + proc.stderr  # its last lines reached the pipe
 
 
 def test_a_refused_config_keeps_its_status_and_its_line(tmp_path: Path) -> None:
