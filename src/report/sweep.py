@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import re
 import sys
 import tempfile
@@ -157,7 +156,7 @@ def load_trajectory(client: MlflowClient, run_id: str) -> dict[str, np.ndarray] 
     if "trajectory.npz" not in names:
         return None
     with tempfile.TemporaryDirectory() as folder:
-        path = tracking.retry(lambda: client.download_artifacts(run_id, "trajectory.npz", folder))
+        path = tracking.download(client, run_id, "trajectory.npz", folder)
         with np.load(path) as npz:
             return {key: npz[key] for key in npz.files}
 
@@ -697,7 +696,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse_args(argv)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     check_exists(args.tracking_uri)
     client = MlflowClient(tracking_uri=args.tracking_uri)
     experiment = client.get_experiment_by_name(args.experiment)

@@ -500,6 +500,13 @@ def log_folder(client: MlflowClient, run_id: str, folder: Path) -> None:
     retry(lambda: client.log_artifacts(run_id, str(folder)))
 
 
+def download(client: MlflowClient, run_id: str, path: str, folder: Path | str) -> Path:
+    """The run's artifact `path` copied into `folder`, without MLflow's progress bar on stderr (a
+    sweep's report reads every run's arrays: one bar each among the sweep's own lines)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return Path(retry(lambda: client.download_artifacts(run_id, path, str(folder))))
+
+
 def log_text(client: MlflowClient, run_id: str, text: str, name: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name

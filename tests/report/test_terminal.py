@@ -46,6 +46,7 @@ def test_a_sweep_shows_progress_then_every_job_from_the_store(tmp_path: Path) ->
     shown = proc.stdout + proc.stderr
     assert "sweep: 1/2 jobs done" in shown and "sweep: 2/2 jobs done" in shown
     assert "about 0:00:00 left" in shown
+    assert "Downloading artifacts" not in shown  # no MLflow progress bar while the report reads
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("breaking-adam").experiment_id
     children = [r for r in client.search_runs([experiment]) if r.data.tags.get("job")]
