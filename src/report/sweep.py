@@ -635,9 +635,12 @@ def report_name(parent: Run) -> str:
 
 
 def save(fig: Figure, folder: Path, stem: str, formats: Sequence[str] = ("png",)) -> list[str]:
+    """`fig` as `stem.<format>` for each format. The layout engine places the axes once, for the
+    first format; the others keep that placement (a second pass: ~0.1 s a figure)."""
     names = [f"{stem}.{fmt}" for fmt in formats]
     for name in names:
         fig.savefig(folder / name, dpi=150)
+        fig.set_layout_engine("none")
     return names
 
 

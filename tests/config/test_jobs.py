@@ -1,0 +1,69 @@
+"""`src.config.jobs`: every job of a sweep composed once, before any runs. Hydra composes a basic
+sweep's job three times (our check, the sweeper's check of its batch, the launcher): the two later
+ones take a copy of the first. Real sweeps; `sitecustomize` counts Hydra's compositions in the
+process under test."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from src import PROJECT_ROOT
+
+PROBE = """
+import atexit, json, os
+from pathlib import Path
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+_composed = []
+_load = ConfigLoaderImpl.load_configuration
+
+def _counting(self, config_name, overrides, run_mode, *args, **kwargs):
+    _composed.append(list(overrides))
+    return _load(self, config_name, overrides, run_mode, *args, **kwargs)
+
+ConfigLoaderImpl.load_configuration = _counting
+atexit.register(lambda: Path(os.environ["PROBE_FILE"]).write_text(json.dumps(_composed)))
+"""
+
+
+def test_each_job_of_a_sweep_is_composed_once_and_launched_with_its_own_config(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(PROBE)
+    probe, uri, sweep = tmp_path / "composed.json", f"sqlite:///{tmp_path}/m.db", tmp_path / "m"
+    args = ["-m", "optim=adam,amsgrad,yogi", "fn=online", "steps=3000", "log.figures=false"]
+    args += ["log.report=false", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.main", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site), "PROBE_FILE": str(probe)},
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    per_job = collections.Counter(
+        optim for overrides in json.loads(probe.read_text()) for optim in overrides
+        if optim.startswith("optim=") and "," not in optim  # a job's, not the sweep's
+    )  # fmt: skip
+    assert per_job == {"optim=adam": 1, "optim=amsgrad": 1, "optim=yogi": 1}
+    for number, optim in enumerate(["adam", "amsgrad", "yogi"]):  # each job its own copy
+        hydra = yaml.safe_load((sweep / str(number) / ".hydra" / "hydra.yaml").read_text())
+        assert hydra["hydra"]["job"]["num"] == number
+        assert f"optim={optim}" in hydra["hydra"]["overrides"]["task"]
+        assert hydra["hydra"]["sweep"]["dir"] == str(sweep)
+        job = yaml.safe_load((sweep / str(number) / ".hydra" / "config.yaml").read_text())
+        assert job["optim"]["_target_"].endswith("Yogi" if optim == "yogi" else "Adam")
+        assert job["optim"].get("amsgrad", False) == (optim == "amsgrad")
+    runs = MlflowClient(uri).search_runs(["1"], "attributes.status = 'FINISHED'")
+    assert sorted(r.data.tags.get("job", "parent") for r in runs) == ["0", "1", "2", "parent"]
