@@ -497,7 +497,7 @@ def _write_config_files(cfg: DictConfig, folder: Path, hydra_dir: Path | None) -
         _redacted_copy(hydra_dir / ".hydra", folder / ".hydra")
 
 
-def _redacted_copy(source: Path, target: Path) -> Path:
+def _redacted_copy(source: Path, target: Path) -> None:
     """A copy of the folder `source` at `target` with every tracking-URI password replaced by ***
     (Hydra's .hydra/ holds the raw overrides and config, so the URI as typed)."""
     for path in sorted(source.rglob("*")):
@@ -510,7 +510,6 @@ def _redacted_copy(source: Path, target: Path) -> Path:
             copy.write_text(tracking.redact(path.read_text()))
         except UnicodeDecodeError:
             copy.write_bytes(path.read_bytes())
-    return target
 
 
 def _without_hydra(cfg: DictConfig) -> dict[str, Any]:

@@ -24,7 +24,9 @@ _seen = {"before_freeze": 0, "after_freeze": 0, "torch_loaded_at_first": None}
 def _watch(phase, info):
     if phase != "start":
         return
-    if gc.get_freeze_count() == 0:  # a pass over the heap that torch or MLflow grows
+    # get_freeze_count walks the frozen objects: asked only until they exist
+    if not _seen["after_freeze"] and gc.get_freeze_count() == 0:
+        # a pass over the heap that torch or MLflow grows
         _seen["before_freeze"] += "torch" in sys.modules or "mlflow" in sys.modules
     else:
         _seen["after_freeze"] += 1
