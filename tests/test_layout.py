@@ -103,4 +103,5 @@ def test_the_entry_point_is_thin() -> None:
         for line in (SRC / "main.py").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith(("#", '"""', "import", "from"))
     ]
-    assert len(code) <= 5, code
+    # the decorated main and its one call, `if __name__`, the exit, the collector's pause
+    assert len(code) <= 6, code
