@@ -5,8 +5,6 @@ Hydra, then on (with the start's heap frozen) for what the jobs make. Real proce
 from __future__ import annotations
 
 import gc
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +13,7 @@ import mlflow
 import pytest
 
 from src import PROJECT_ROOT, startup_gc
+from tests.conftest import run_probed
 
 PROBE = """
 import atexit, gc, json, os, sys
@@ -43,24 +42,6 @@ atexit.register(_report)
 """
 
 
-def probed_run(tmp_path: Path, args: list[str]) -> tuple[subprocess.CompletedProcess, dict]:
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(PROBE)
-    probe = tmp_path / "probe.json"
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(site), "PROBE_FILE": str(probe)},
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc, json.loads(probe.read_text())
-
-
 @pytest.mark.parametrize("multirun", [False, True], ids=["run", "multirun"])
 def test_no_collection_while_a_job_starts_and_collections_during_it(
     tmp_path: Path, multirun: bool
@@ -77,7 +58,7 @@ def test_no_collection_while_a_job_starts_and_collections_during_it(
         ]
     else:
         args += [f"hydra.run.dir={tmp_path}/out"]
-    _, seen = probed_run(tmp_path, args)
+    _, seen = run_probed(tmp_path, PROBE, *args)
     assert seen["before_freeze"] == 0  # not one pass while torch and MLflow were imported
     assert seen["frozen"] > 100_000  # torch's, MLflow's, Hydra's objects: never scanned again
     assert seen["enabled"]  # ... and the collector back on for what the jobs make
@@ -97,7 +78,7 @@ def test_report_command_pauses_the_collector_while_it_imports(tmp_path: Path) ->
         timeout=300,
     )
     args = ["-m", "src.report", "--tracking-uri", uri, "--out", str(tmp_path / "reports")]
-    _, seen = probed_run(tmp_path, args)
+    _, seen = run_probed(tmp_path, PROBE, *args)
     assert seen["before_freeze"] == 0 and seen["frozen"] > 100_000 and seen["enabled"]
     assert any((tmp_path / "reports").rglob("*.png"))
 

@@ -6,16 +6,12 @@ process under test."""
 from __future__ import annotations
 
 import collections
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 from mlflow.tracking import MlflowClient
 
-from src import PROJECT_ROOT
+from tests.conftest import run_probed
 
 PROBE = """
 import atexit, json, os
@@ -36,24 +32,12 @@ atexit.register(lambda: Path(os.environ["PROBE_FILE"]).write_text(json.dumps(_co
 def test_each_job_of_a_sweep_is_composed_once_and_launched_with_its_own_config(
     tmp_path: Path,
 ) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(PROBE)
-    probe, uri, sweep = tmp_path / "composed.json", f"sqlite:///{tmp_path}/m.db", tmp_path / "m"
+    uri, sweep = f"sqlite:///{tmp_path}/m.db", tmp_path / "m"
     args = ["-m", "optim=adam,amsgrad,yogi", "fn=online", "steps=3000", "log.figures=false"]
     args += ["log.report=false", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "src.main", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(site), "PROBE_FILE": str(probe)},
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    _, composed = run_probed(tmp_path, PROBE, "-m", "src.main", *args)
     per_job = collections.Counter(
-        optim for overrides in json.loads(probe.read_text()) for optim in overrides
+        optim for overrides in composed for optim in overrides
         if optim.startswith("optim=") and "," not in optim  # a job's, not the sweep's
     )  # fmt: skip
     assert per_job == {"optim=adam": 1, "optim=amsgrad": 1, "optim=yogi": 1}
