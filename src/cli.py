@@ -36,7 +36,6 @@ from hydra.types import RunMode
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
-from src import startup_gc
 from src.config.checks import ConfigError
 from src.config.tracking_checks import uri_password_error
 from src.job import JobFailed, check, default_name, run_job
@@ -53,7 +52,6 @@ CHOICE_GROUPS = ("optim", "fn", "projection", "schedule", "task", "data")  # log
 
 def job(cfg: DictConfig) -> Any:
     """Run the Hydra job `cfg`: its result, or in a multirun a `JobFailure` for a known error."""
-    startup_gc.resume()  # if no callback did (src/startup_gc.py)
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     choices = {

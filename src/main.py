@@ -1,13 +1,17 @@
 """`python -m src.main [-m] key=value ...`: one job per config, a sweep with -m (see src/cli.py)."""
 
-from src import startup_gc
+import gc
+import sys
 
-startup_gc.pause()  # the imports without the garbage collector: ~1 s (src/startup_gc.py)
+if __name__ == "__main__":
+    gc.disable()  # the start makes ~800,000 long-lived objects: no rescans of them (~1 s)
 
 import hydra  # noqa: E402
 
-from src import completion  # noqa: E402
-from src.quick_exit import run_then_exit  # noqa: E402
+from src import completion, streams  # noqa: E402
+from src.config.registration import register  # noqa: E402
+
+register()  # ${project_root:}, ${unique:} and the typed schema, before Hydra composes
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -18,5 +22,9 @@ def main(cfg):  # noqa: ANN001, ANN201  (Hydra's entry point, as in its own exam
 
 
 if __name__ == "__main__":
-    # -sc: tab completion, else src.cli.run; then the exit without the interpreter's teardown
-    run_then_exit(lambda: completion.run_or_complete(main))
+    streams.guard()  # a closed or full stdout ends the printing, never the work
+    if completion.requested(sys.argv[1:]) is None:  # a run, not a tab's query
+        from src import cli  # noqa: F401  (torch, MLflow, Hydra's callbacks: what jobs use)
+    gc.freeze()  # the start's objects: kept, never scanned again; a job's garbage is collected
+    gc.enable()
+    completion.run_or_complete(main)

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import math
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from src import PROJECT_ROOT
+from src.config.registration import register
 from src.problems.functions import RandomStreams
 
 CONF = str(PROJECT_ROOT / "conf")
+register()  # the resolvers and schema every composition needs (as src.main does)
 
 
 def options(group: str) -> list[str]:
@@ -53,15 +61,49 @@ def make_cfg(*overrides: str) -> DictConfig:
         return compose("config", overrides=list(overrides))
 
 
+_EMPTY_STORE: list[Path] = []  # this test process's migrated empty store, made once
+
+
+def seed_store(database: Path) -> str:
+    """Make `database` an empty MLflow SQLite store (a copy of one migrated once per test process:
+    MLflow migrates a new file through every schema revision, ~2.5 s); its tracking URI. The
+    product keeps no such template: a user's new store is migrated by MLflow, once."""
+    if not _EMPTY_STORE:
+        folder = Path(tempfile.mkdtemp(prefix="breaking-adam-empty-store-"))
+        atexit.register(shutil.rmtree, folder, True)
+        empty = folder / "mlflow.db"
+        MlflowClient(tracking_uri=f"sqlite:///{empty}").search_experiments()  # migrates
+        with contextlib.closing(sqlite3.connect(empty)) as db:
+            db.execute("delete from experiments")  # MLflow adds Default, located where it opens
+            db.commit()
+        _EMPTY_STORE.append(empty)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    if not database.exists():
+        shutil.copyfile(_EMPTY_STORE[0], database)
+    return f"sqlite:///{database}"
+
+
+def _seed_stores(args: tuple[str, ...]) -> None:
+    """A test's `tracking.uri=sqlite:///…` to a file that does not exist yet starts as an empty
+    store (`seed_store`), as it would after a user's first sweep."""
+    for arg in args:
+        key, _, uri = arg.partition("=")
+        if key.lstrip("+") == "tracking.uri" and uri.startswith("sqlite:///"):
+            database = Path(uri.removeprefix("sqlite:///"))
+            if database.name != ":memory:" and database.parent.is_dir():
+                seed_store(database)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> str:
-    """A fresh SQLite tracking URI in the test's temp folder."""
-    return f"sqlite:///{tmp_path}/mlflow.db"
+    """A fresh (empty) SQLite tracking URI in the test's temp folder."""
+    return seed_store(tmp_path / "mlflow.db")
 
 
 def start_main(*args: str, env: dict | None = None, group: bool = False) -> subprocess.Popen:
     """`python -m src.main ARGS` in the background, its output in pipes (in a process group of
     its own if `group`, as a terminal's Ctrl-C would reach it)."""
+    _seed_stores(args)
     return subprocess.Popen(
         [sys.executable, "-m", "src.main", *args],
         cwd=PROJECT_ROOT,
@@ -77,6 +119,7 @@ def run_main(
     *args: str, timeout: float = 600, env: dict | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:
     """`python -m src.main ARGS` in a subprocess from the project root."""
+    _seed_stores(args)
     full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "src.main", *args],

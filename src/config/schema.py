@@ -175,6 +175,3 @@ TASK_IGNORES = ("fn", "projection", "x0", "replicates", "autograd")
 def register() -> None:
     """Store the schema as `base_config` (idempotent)."""
     ConfigStore.instance().store(name="base_config", node=Config)
-
-
-register()

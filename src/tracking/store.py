@@ -264,12 +264,7 @@ def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     try:
         with _schema_lock(uri):
-            database = sqlite_path(uri)
-            fresh = database is not None and database.name != ":memory:" and not database.exists()
-            seeded = fresh and seed_from_template(database)
             client = MlflowClient(tracking_uri=uri)
-            if fresh and not seeded:  # MLflow just built the schema: kept for the next new store
-                save_template(database)
             found = experiment_id(client, experiment, uri)
     except Exception as error:  # any store failure becomes one line naming the store
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -281,85 +276,6 @@ def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
 
 
 _OPEN: dict[tuple[str, str], tuple[MlflowClient, str]] = {}
-EMPTY_STORE = (
-    "select (select count(*) from runs),"
-    " (select count(*) from experiments where experiment_id != 0)"
-)
-TEMPLATE_ENV = "BREAKING_ADAM_STORE_TEMPLATE"  # "0": never copy or keep an empty-store template
-
-
-def template_path() -> Path:
-    """The empty SQLite store kept for this MLflow version: `<cache>/breaking-adam/
-    mlflow-<version>-empty.db` (`$XDG_CACHE_HOME`, else `~/.cache`)."""
-    import mlflow  # noqa: PLC0415  (its version only; already imported with MlflowClient)
-
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "breaking-adam" / f"mlflow-{mlflow.__version__}-empty.db"
-
-
-def _templates_on() -> bool:
-    return os.environ.get(TEMPLATE_ENV, "1") != "0"
-
-
-def seed_from_template(database: Path) -> bool:
-    """Create the missing SQLite store `database` as a copy of the empty-store template; whether
-    it did. MLflow builds a new store's schema by running every migration (seconds); a copy of an
-    already migrated empty store opens at once. The template holds no experiment: MLflow adds its
-    Default experiment (artifacts under the current folder, as for a new store) when it opens the
-    copy, and `experiment_id` the project's. Never replaces a file: another tool's store that
-    appeared meanwhile stays as it is."""
-    template = template_path()
-    if not _templates_on() or not template.is_file():
-        return False
-    if not _sound(template):  # damaged (a full disk, an edit): made again from the next new store
-        with contextlib.suppress(OSError):
-            template.unlink()
-        return False
-    copy = database.with_name(f".{database.name}.{os.getpid()}.template")
-    try:
-        copy.write_bytes(template.read_bytes())
-        os.link(copy, database)  # fails if the store exists by now: then that one is used
-    except OSError:
-        return False
-    finally:
-        with contextlib.suppress(OSError):
-            copy.unlink()
-    return True
-
-
-def _sound(template: Path) -> bool:
-    """Whether `template` is an intact SQLite file holding MLflow's schema version."""
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{template}?mode=ro", uri=True)) as db:
-            intact = db.execute("pragma quick_check").fetchone() == ("ok",)
-            return intact and db.execute("select count(*) from alembic_version").fetchone() == (1,)
-    except sqlite3.Error:
-        return False
-
-
-def save_template(database: Path) -> None:
-    """Keep a copy of the store MLflow has just created (schema migrated, only its Default
-    experiment) as the template, without that experiment. Best effort: an unwritable cache
-    only means the next new store is migrated again."""
-    template = template_path()
-    if not _templates_on() or template.is_file():
-        return
-    partial = template.with_name(f".{template.name}.{os.getpid()}")
-    try:
-        template.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as source:
-            with contextlib.closing(sqlite3.connect(partial)) as target:
-                source.backup(target)
-                empty = target.execute(EMPTY_STORE).fetchone() == (0, 0)
-                target.execute("delete from experiments")
-                target.commit()
-        if empty:  # only MLflow's Default experiment, no run: nothing of anyone's is copied
-            partial.replace(template)  # atomic: a reader sees the whole file or none
-    except (OSError, sqlite3.Error):
-        pass
-    finally:
-        with contextlib.suppress(OSError):
-            partial.unlink()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,88 @@
+"""How a command ends: the interpreter's normal exit, whatever happened to its output.
+
+Real processes. A process ends through `sys.exit` and the interpreter's teardown (no `os._exit`):
+what a user's code leaves to the teardown (a file written and never closed) is kept; a closed or
+full stdout ends the printing, never the work, and the exit status says how the work went; and a
+sweep writes nothing outside its folders and its store (no cache under the user's home).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+
+from src import PROJECT_ROOT
+from tests.conftest import seed_store
+
+UNCLOSED = """
+import os
+_file = open(os.environ["UNCLOSED_FILE"], "w")
+_file.write("hello world")  # 11 bytes, buffered: only the teardown flushes them
+"""
+
+
+def sweep(
+    tmp_path: Path, *shell: str, env: dict[str, str] | None = None, new_store: bool = False
+) -> tuple:
+    """A 2-job sweep into a store in `tmp_path` (made by the sweep itself if `new_store`), run by
+    bash with `shell` appended to the command (a redirection); its completed process and runs."""
+    path = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{path}" if new_store else seed_store(path)
+    args = [
+        sys.executable, "-m", "src.main", "-m", "optim=adam,amsgrad", "fn=online", "steps=2000",
+        "log.points=20", "log.report=false", f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    ]  # fmt: skip
+    command = " ".join(f"'{a}'" for a in args) + " " + " ".join(shell)
+    proc = subprocess.run(
+        ["bash", "-c", command],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+        timeout=300,
+        check=False,
+    )
+    runs = mlflow.MlflowClient(uri).search_runs(["1"])
+    return proc, runs
+
+
+def test_a_sweep_with_stdout_closed_exits_0_with_every_run(tmp_path: Path) -> None:
+    proc, runs = sweep(tmp_path, ">&-")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3  # the parent and its 2 jobs
+
+
+def test_a_sweep_into_a_full_stdout_exits_0_without_tracebacks(tmp_path: Path) -> None:
+    proc, runs = sweep(tmp_path, "> /dev/full")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Logging error" not in proc.stderr
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3
+
+
+def test_what_a_users_code_leaves_to_the_teardown_is_kept(tmp_path: Path) -> None:
+    """A file opened by the user's own code (here a `sitecustomize`) and never closed: its
+    buffered bytes are written by the interpreter's teardown, which a normal exit runs."""
+    site, written = tmp_path / "site", tmp_path / "unclosed.txt"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(UNCLOSED)
+    env = {"PYTHONPATH": str(site), "UNCLOSED_FILE": str(written)}
+    proc, runs = sweep(tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert written.read_text() == "hello world"
+
+
+def test_a_sweep_writes_nothing_under_the_users_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "XDG_CACHE_HOME": ""}
+    proc, runs = sweep(tmp_path, env=env, new_store=True)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3
+    assert not (home / ".cache" / "breaking-adam").exists()
+    assert [p for p in home.rglob("*") if "breaking-adam" in str(p)] == []
