@@ -140,23 +140,3 @@ def chart_points(name: str, points: int) -> int:
     (`avg_regret`) leaves out t = 1, which would flatten MLflow's chart (src.job.chart_histories).
     """
     return points - 1 if name == "avg_regret" else points
-
-
-def run_probed(tmp_path: Path, probe: str, *args: str) -> tuple[subprocess.CompletedProcess, Any]:
-    """`python ARGS` from the project root with `probe` as its `sitecustomize` (run before anything
-    else in the process), which writes JSON to `$PROBE_FILE` at exit: the finished process (it
-    must succeed) and what the probe wrote."""
-    site, written = tmp_path / "site", tmp_path / "probe.json"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(probe)
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(site), "PROBE_FILE": str(written)},
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc, json.loads(written.read_text())
