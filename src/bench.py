@@ -29,7 +29,7 @@ import torch
 
 from src import PROJECT_ROOT
 from src.engines.fast import run_fast, variant
-from src.engines.torch_loop import RunSpec
+from src.engines.spec import RunSpec
 from src.engines.torch_loop import run as run_torch
 from src.problems.functions import Bernoulli, OnlineFunction, Periodic
 from src.problems.projections import Box

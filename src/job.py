@@ -34,9 +34,9 @@ from src.config.checks import ConfigError, validate
 from src.config.jobs import job_configs, sweep_overrides, swept_keys
 from src.config.schema import TASK_IGNORES, DType, Engine, Schedule
 from src.engines import fast as fast_engine
-from src.engines import torch_loop
+from src.engines import reference
 from src.engines.result import DIVERGED, INTERRUPTED, Result
-from src.engines.torch_loop import RunSpec
+from src.engines.spec import RunSpec, warm_up
 from src.engines.training import TrainSpec, train
 from src.tasks.datasets import DatasetError
 from src.tracking import store as tracking
@@ -147,7 +147,7 @@ def run_engine(
     if engine_for(cfg, spec) == "fast":  # it may hand the job to torch (result.info["engine"])
         result = fast_engine.run(spec, optimizer_factory(cfg), schedule, progress)
         return result.info.get("engine", "fast"), result
-    result = torch_loop.run(
+    result = reference.run(
         spec, optimizer_factory(cfg), schedule, progress, autograd=bool(cfg.autograd)
     )
     return "torch", result
@@ -256,7 +256,7 @@ def run_job(
     kind = job_kind(cfg)
     spec = kind.build(cfg)
     if engine_for(cfg, spec) == "torch":
-        torch_loop.warm_up()  # its imports before the run exists, not in its interruptible loop
+        warm_up()  # its imports before the run exists, not in its interruptible loop
     clock.lap("check")
     torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
@@ -397,7 +397,9 @@ def log_outcome(
             clock.lap("logging")
             try:
                 if len(result.log_steps) and cfg.log.figures:  # something to draw, and asked
-                    result.figure(title(cfg)).savefig(folder / f"{result.artifact}.png")
+                    from src.report.figures import result_figure  # noqa: PLC0415  (matplotlib)
+
+                    result_figure(result, title(cfg)).savefig(folder / f"{result.artifact}.png")
                     clock.lap("figure")
             finally:  # a figure that failed leaves the arrays and config logged all the same
                 tracking.log_folder(client, run_id, folder)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,31 @@ SRC = PROJECT_ROOT / "src"
 FRAMEWORKS = ("hydra", "omegaconf", "mlflow")
 # package -> the imports it must not make (a prefix of the imported module's dotted name)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "engines": (*FRAMEWORKS, "src.tracking", "src.config", "src.job", "src.cli"),
-    "problems": (*FRAMEWORKS, "src.engines", "src.tracking", "src.config", "src.job"),
-    "optimizers": (*FRAMEWORKS, "src.engines", "src.problems", "src.tracking", "src.job"),
-    "tasks": (*FRAMEWORKS, "src.engines", "src.problems", "src.tracking", "src.job"),
+    "engines": (*FRAMEWORKS, "src.tracking", "src.config", "src.job", "src.cli", "src.report"),
+    "problems": (
+        *FRAMEWORKS,
+        "src.engines",
+        "src.tracking",
+        "src.config",
+        "src.job",
+        "src.report",
+    ),
+    "optimizers": (
+        *FRAMEWORKS,
+        "src.engines",
+        "src.problems",
+        "src.tracking",
+        "src.job",
+        "src.report",
+    ),
+    "tasks": (
+        *FRAMEWORKS,
+        "src.engines",
+        "src.problems",
+        "src.tracking",
+        "src.job",
+        "src.report",
+    ),
     "tracking": (
         "torch",
         "src.engines",
@@ -81,6 +104,51 @@ def test_packages_import_each_other_without_cycles() -> None:
     assert not cycles, f"packages that import each other: {cycles}"
 
 
+def test_modules_import_each_other_without_cycles() -> None:
+    """Module by module (imports inside functions included): no two modules reach each other."""
+    modules = {
+        ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(
+            ".__init__"
+        ): path
+        for path in SRC.rglob("*.py")
+    }
+    edges = {  # a module's own packages are imported with it: not an edge
+        module: {
+            name if name in modules else name.rsplit(".", 1)[0]
+            for name in imports(path)
+            if name.startswith("src.")
+        }
+        & set(modules)
+        - {module, *(module.rsplit(".", n)[0] for n in range(1, module.count(".") + 1))}
+        for module, path in modules.items()
+    }
+    cycles = sorted(
+        (a, b) for a in edges for b in _reachable(edges, a) if a < b and a in _reachable(edges, b)
+    )
+    assert not cycles, f"modules that import each other: {cycles}"
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(PROJECT_ROOT)): n
+        for path in [*SRC.rglob("*.py"), *(PROJECT_ROOT / "hydra_plugins").rglob("*.py")]
+        if (n := len(path.read_text().splitlines())) > 400
+    }
+    assert not long, long
+
+
+def test_importing_the_maths_loads_no_framework() -> None:
+    """`src/__init__.py` registers nothing: the problems load neither Hydra nor OmegaConf."""
+    probe = (
+        "import sys, src.problems.functions, src.engines.torch_loop; "
+        "print(sorted(m for m in ('hydra', 'omegaconf', 'mlflow') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
     seen, todo = set(), [start]
     while todo:
@@ -103,5 +171,7 @@ def test_the_entry_point_is_thin() -> None:
         for line in (SRC / "main.py").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith(("#", '"""', "import", "from"))
     ]
-    # the decorated main and its one call, `if __name__`, the exit, the collector's pause
-    assert len(code) <= 6, code
+    # the registration, the decorated main and its one call; under `if __name__` (twice): the
+    # collector off, the streams' guard, the imports' `if`, the freeze and the collector on, the
+    # command line
+    assert len(code) <= 12, code

@@ -29,6 +29,4 @@ class Result(Protocol):
 
     def finals(self) -> dict[str, float]: ...
 
-    def arrays(self) -> dict[str, np.ndarray]: ...
-
-    def figure(self, title: str) -> object: ...  # a matplotlib Figure
+    def arrays(self) -> dict[str, np.ndarray]: ...  # drawn by src.report.figures.result_figure

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from src.engines.torch_loop import warm_up
+from src.engines.spec import warm_up
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, log_grid
 from src.problems.schedules import make_scheduler
 from src.tasks.datasets import Dataset
@@ -92,12 +92,6 @@ class TrainResult:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"log_steps": self.log_steps, **self.histories()}
-
-    def figure(self, title: str) -> object:
-        """The job's losses and accuracy (`history.png`)."""
-        from src.report.figures import training_figure  # noqa: PLC0415  (matplotlib on demand)
-
-        return training_figure(self, title)
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:

@@ -7,7 +7,7 @@ that couples the coordinates of a parameter couples those of one replicate, neve
 while the gradient a_t + b_t ⊙ x (or a_t + x Q) and the projection work on all rows at once.
 Per step t: the gradient in closed form, `optimizer.step()`, the scheduler if any, then
 `projection.vector(X)` (bound once to the optimizer: `ball_weighted` reads its V̂). Regret is
-booked chunk by chunk by `src.problems.vector_regret.VectorRegretBook`. `torch_loop.run` hands
+booked chunk by chunk by `src.problems.vector_regret.VectorRegretBook`. `reference.run` hands
 d-dimensional specs here; the fast engine declines them.
 """
 
@@ -19,7 +19,7 @@ import time
 import torch
 from torch import Tensor
 
-from src.engines.torch_loop import OptimizerFactory, Progress, RunSpec, unprofiled_step, warm_up
+from src.engines.spec import OptimizerFactory, Progress, RunSpec, warm_up
 from src.problems.functions import CHUNK, RandomStreams
 from src.problems.projections import Ball, Box, Projection
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, log_grid
@@ -102,7 +102,7 @@ def _run_chunk(
 ) -> int:
     """Steps over one chunk; returns how many completed (fewer on Ctrl-C)."""
     i = 0
-    step = unprofiled_step(optimizer)
+    step = optimizer.step
     try:
         for i in range(len(a)):
             if hessian is not None:

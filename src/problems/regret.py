@@ -142,12 +142,6 @@ class RunResult:
             "final_regret": self.final_regret,
         }
 
-    def figure(self, title: str) -> object:
-        """The job's x_t and R_t/t (`trajectory.png`)."""
-        from src.report.figures import trajectory_figure  # noqa: PLC0415  (matplotlib on demand)
-
-        return trajectory_figure(self, title)
-
 
 def running_sum(carry: Tensor, terms: Tensor) -> Tensor:
     """[carry + t₁, (carry + t₁) + t₂, …]: the carried sum is the cumsum's first term, so every

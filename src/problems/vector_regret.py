@@ -241,19 +241,6 @@ class VectorRunResult(RunResult):
         distance = np.linalg.norm(self.final_x - self.best_x, axis=1).mean() / self.scales[0]
         return {"final_distance": float(distance)} if np.isfinite(distance) else {}
 
-    def figure(self, title: str) -> object:
-        """x_i per coordinate (one panel each, min–max band over replicates), then R_t/t."""
-        from src.report.figures import RUN_LAYOUT, Panel, panels_figure, replicate_curve  # noqa: PLC0415
-
-        steps, d = self.log_steps, self.x.shape[2]
-        panels = [
-            Panel(f"x_{i}", f"$x_{{t,{i}}}$", [replicate_curve("mean", steps, self.x[:, :, i])])
-            for i in range(d)
-        ]
-        regret = replicate_curve("mean", steps, self.avg_regret, "tab:red")
-        panels.append(Panel("average regret", "$R_t/t$", [regret]))
-        return panels_figure(panels, title, RUN_LAYOUT)
-
 
 class VectorRegretBook:
     """Accumulates Σ f_t(x_t), Σ a_t and Σ b_t per replicate ([R], [R, d]) chunk by chunk, in

@@ -355,3 +355,26 @@ def boundary_figure(key: str, over: str, rows: Sequence[dict[str, Any]]) -> Figu
     ax.set_ylabel(f"boundary of {key}")
     ax.set_title(f"{key}: phase boundary over {over}")
     return fig
+
+
+def vector_figure(result: Any, title: str | None = None) -> Figure:
+    """A d-dimensional run: x_i per coordinate (one panel each, min–max band over replicates),
+    then R_t/t."""
+    steps, d = result.log_steps, result.x.shape[2]
+    panels = [
+        Panel(f"x_{i}", f"$x_{{t,{i}}}$", [replicate_curve("mean", steps, result.x[:, :, i])])
+        for i in range(d)
+    ]
+    regret = replicate_curve("mean", steps, result.avg_regret, "tab:red")
+    panels.append(Panel("average regret", "$R_t/t$", [regret]))
+    return panels_figure(panels, title, RUN_LAYOUT)
+
+
+def result_figure(result: Any, title: str | None = None) -> Figure:
+    """A job's own figure (`<result.artifact>.png`): a task's losses and accuracy, a 1-D run's
+    x_t and R_t/t, or a d-dimensional run's coordinates and R_t/t."""
+    if result.artifact == "history":
+        return training_figure(result, title)
+    if result.x.ndim == 3:
+        return vector_figure(result, title)
+    return trajectory_figure(result, title)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from src.engines import torch_loop
-from src.engines.torch_loop import RunSpec
+from src.engines.spec import RunSpec
 from src.job import build_spec, optimizer_factory
 from src.problems.functions import Bernoulli, Periodic
 from src.problems.projections import Box

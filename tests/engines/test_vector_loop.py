@@ -10,8 +10,8 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from src.engines import torch_loop
-from src.engines.torch_loop import RunSpec
+from src.engines import reference
+from src.engines.spec import RunSpec
 from src.problems.projections import Box, Unconstrained
 from src.problems.vector import VectorPeriodic
 from tests.conftest import run_main
@@ -63,7 +63,7 @@ def test_a_diverging_ddim_run_stops_at_its_first_non_finite_step() -> None:
     at the first step whose x is not finite, with everything before it booked."""
     fn = VectorPeriodic(dim=2, scale=1e37, C=[0.5, 0.5], period=[10**9, 10**9])  # a_t = −1e37
     spec = RunSpec(fn, Unconstrained(), steps=100, log_points=100)
-    result = torch_loop.run(spec, partial(torch.optim.SGD, lr=1.0))
+    result = reference.run(spec, partial(torch.optim.SGD, lr=1.0))
     assert result.status == "diverged"
     assert np.isfinite(result.x).all() and result.steps_done == len(result.x)
     assert result.reason == f"non-finite x or loss at step {result.steps_done + 1}"
@@ -76,7 +76,7 @@ def test_a_ddim_run_reports_its_final_distance_to_the_best_fixed_point() -> None
     steps = 3000
     fn = VectorPeriodic(dim=2, scale=10.0, C=[101.0, 5.0], period=[101, 3])
     spec = RunSpec(fn, Box(), steps=steps, replicates=2, log_points=10)
-    result = torch_loop.run(spec, partial(torch.optim.Adam, lr=0.01, betas=(0.9, 0.99)))
+    result = reference.run(spec, partial(torch.optim.Adam, lr=0.01, betas=(0.9, 0.99)))
     t = np.arange(1, steps + 1)
     sums = [
         sum(10.0 * c if (k - 1) % p == 0 else -10.0 for k in t) for c, p in ((101, 101), (5, 3))

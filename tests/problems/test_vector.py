@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.engines import torch_loop
-from src.engines.torch_loop import RunSpec
+from src.engines import reference
+from src.engines.spec import RunSpec
 from src.problems.functions import Periodic, RandomStreams
 from src.problems.projections import Ball, BallWeighted, Box, Unconstrained
 from src.problems.vector import (
@@ -149,12 +149,12 @@ def test_identical_coordinates_equal_the_one_dimensional_run_bit_for_bit() -> No
     Periodic(C_i, period_i) run, to the bit (the d-dim loop adds nothing of its own)."""
     adam = partial(torch.optim.Adam, lr=0.01, betas=(0.9, 0.99))
     steps = 5000
-    vector = torch_loop.run(
+    vector = reference.run(
         RunSpec(VectorPeriodic(2, 10.0, [101.0, 5.0], [101, 3]), Box(), steps, 2, log_points=40),
         adam,
     )
     for i, (C, period) in enumerate([(101.0, 101), (5.0, 3)]):
-        scalar = torch_loop.run(
+        scalar = reference.run(
             RunSpec(Periodic(10.0, C, period), Box(), steps, 2, log_points=40), adam
         )
         assert np.array_equal(vector.x[:, :, i], scalar.x)
@@ -178,7 +178,7 @@ def test_regret_equals_a_direct_evaluation(fn: object, projection: object) -> No
     the logged iterates (every step logged) and the minimum by brute force over a grid."""
     steps = 40
     spec = RunSpec(fn, projection, steps, replicates=1, log_points=steps, dtype=torch.float64)
-    result = torch_loop.run(spec, partial(torch.optim.Adam, lr=0.1, betas=(0.9, 0.99)))
+    result = reference.run(spec, partial(torch.optim.Adam, lr=0.1, betas=(0.9, 0.99)))
     coeffs = fn.coefficients(1, steps, RandomStreams(0, 1))
     xs = np.concatenate([np.zeros((1, fn.dim)), result.x[:-1, 0, :]])  # x_1 … x_T
     a = coeffs.a[:, 0, :].numpy()
@@ -205,7 +205,7 @@ def test_ball_weighted_differs_from_euclidean_in_a_run() -> None:
     amsgrad = partial(torch.optim.Adam, lr=0.05, betas=(0.9, 0.99), amsgrad=True)
     fn = VectorPeriodic(2, 10.0, [101.0, 5.0], [101, 3])
     runs = [
-        torch_loop.run(RunSpec(fn, projection, 3000, log_points=100), amsgrad)
+        reference.run(RunSpec(fn, projection, 3000, log_points=100), amsgrad)
         for projection in (Ball(1.0), BallWeighted(1.0))
     ]
     assert not np.allclose(runs[0].x, runs[1].x, atol=1e-3)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.engines import torch_loop
-from src.engines.torch_loop import RunSpec
+from src.engines import reference
+from src.engines.spec import RunSpec
 from src.problems.functions import Periodic
 from src.problems.projections import Ball, BallWeighted, weighted_ball_projection
 
@@ -39,7 +39,7 @@ def test_equals_the_clamp_in_a_one_dimensional_run() -> None:
     bit, under Adam (whose V̂ it is bound to)."""
     adam = partial(torch.optim.Adam, lr=0.01, betas=(0.9, 0.99))
     runs = [
-        torch_loop.run(RunSpec(Periodic(), projection, steps=3000, log_points=50), adam)
+        reference.run(RunSpec(Periodic(), projection, steps=3000, log_points=50), adam)
         for projection in (Ball(1.0), BallWeighted(1.0))
     ]
     assert np.array_equal(runs[0].x, runs[1].x)

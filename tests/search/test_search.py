@@ -12,7 +12,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from src.engines import fast, torch_loop
-from src.engines.torch_loop import RunSpec
+from src.engines.spec import RunSpec
 from src.problems.functions import Bernoulli, NoisyQuadratic, Periodic
 from src.problems.projections import Box
 from src.problems.regret import best_fixed_loss, best_fixed_point

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from numba import types
 
-from src.engines import torch_loop, vector_loop
+from src.engines import reference, vector_loop
 from src.engines.fast import rules
 from src.engines.fast.numerics import cast, same_bits, sqrt_all, torch_sqrt
 from src.engines.fast.rules import CONSTS, PER_STEP, SLOTS, WIDE_MOMENT, Variant, variant
-from src.engines.torch_loop import OptimizerFactory, RunSpec
+from src.engines.spec import OptimizerFactory, RunSpec
 from src.problems.functions import CHUNK, RandomStreams
 from src.problems.regret import (
     DIVERGED,
@@ -68,13 +68,13 @@ def run(
     schedule: str = "constant",
     progress: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Run `spec` as `torch_loop.run(spec, make_optimizer, schedule, progress)` would, compiled."""
+    """Run `spec` as `reference.run(spec, make_optimizer, schedule, progress)` would, compiled."""
     found = variant(_probe(spec, make_optimizer), schedule)
     if isinstance(found, str):
         raise ValueError(f"engine=fast: {found}")
     result = run_fast(spec, found, progress)
     if UNDERFLOW in result.info and found.code in WIDE_MOMENT:  # not a true divergence
-        result = torch_loop.run(spec, make_optimizer, schedule, progress)
+        result = reference.run(spec, make_optimizer, schedule, progress)
         result.info.update(engine="torch", fallback=FALLBACK)
     return result
 
