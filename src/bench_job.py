@@ -29,7 +29,7 @@ KERNELS = """
 import time
 from hydra import compose, initialize_config_dir
 from src import PROJECT_ROOT
-from src.job import build_spec, optimizer_factory
+from src.build import build_spec, optimizer_factory
 from src.engines import fast
 with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
     cfgs = [compose("config", [f"optim={o}", f"fn={f}", "steps=1000", "engine=fast"])

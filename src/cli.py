@@ -36,9 +36,10 @@ from hydra.types import RunMode
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
+from src.build import check
 from src.config.checks import ConfigError
 from src.config.tracking_checks import uri_password_error
-from src.job import JobFailed, check, default_name, run_job
+from src.job import JobFailed, default_name, run_job
 from src.report.terminal import job_done
 from src.search.objective import search_trial
 from src.tracking import store as tracking

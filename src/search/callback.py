@@ -51,7 +51,7 @@ def swept_keys(config: DictConfig) -> list[str]:
 
 def trials(client: Any, experiment: str, parent: str) -> list[Run]:
     """The parent's trial runs with an objective, in Hydra's job order."""
-    from src.report.sweep import job_number
+    from src.report.runs import job_number
 
     runs = client.search_runs(
         [experiment],
@@ -134,7 +134,8 @@ def best_problem_png(
     """Figure 1 of the best problem: R_t/t and x_t of the searched optimizer (blue) and its
     reference (red), mean over replicates."""
     from src.report.figures import new_figure
-    from src.report.sweep import load_trajectory, optimizer_label
+    from src.report.labels import optimizer_label
+    from src.report.runs import load_trajectory
 
     fig = new_figure(10.0, 3.5)
     regret_ax, x_ax = fig.subplots(1, 2)

@@ -3,7 +3,7 @@
 `SweepRun` is the Hydra callback (`hydra.callbacks.sweep` in conf/config.yaml) of every multirun:
 
 - `on_multirun_start`, in the launching process, before any job: every job's config is checked
-  (the function named by `check`, given the sweep's config; it returns one line per problem) and
+  (the function `check`, given the sweep's config; it returns one line per problem) and
   the store is opened; a sweep that cannot run stops here with one line per problem, exit 2 (exit 1
   for a store), and nothing in the store. Runs of the experiment left RUNNING by a process that is
   gone (`kill -9`, a power cut) are marked KILLED. Then the experiment and the parent run exist
@@ -41,7 +41,6 @@ from typing import Any, NoReturn
 
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
-from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from src.tracking import store
@@ -119,10 +118,13 @@ def _fails_hard(hook: Callable) -> Callable:
 
 
 class SweepRun(Callback):
-    """The sweep's parent run (see the module docstring). `check` names a function
-    `check(sweep_config) -> (number of jobs, one line per problem)`."""
+    """The sweep's parent run (see the module docstring). `check` is a function
+    `check(sweep_config) -> (number of jobs, one line per problem, the swept keys)`
+    (`src.sweep_checks.SweepRun` gives it the project's)."""
 
-    def __init__(self, check: str | None = None) -> None:
+    def __init__(
+        self, check: Callable[[DictConfig], tuple[int, list[str], list[str]]] | None = None
+    ) -> None:
         self.check = check
         self.run_id: str | None = None  # set in the launching process, pickled to the workers
         self.swept: list[str] = []  # the keys that vary between jobs (their runs' names say them)
@@ -135,7 +137,7 @@ class SweepRun(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.failures, self.jobs = [], 0
         if self.check:
-            self.jobs, problems, self.swept = get_method(self.check)(config)
+            self.jobs, problems, self.swept = self.check(config)
             if problems:
                 _stop(
                     2,

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src import PROJECT_ROOT
+from src.build import build_spec, check, optimizer_factory, run_engine
 from src.config.checks import ConfigError, validate
-from src.job import build_spec, check, optimizer_factory, run_engine
 from tests.conftest import make_cfg, options, run_main
 
 SMALL = ("steps=40", "log.points=8")  # a job that runs in milliseconds

@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from src import PROJECT_ROOT
-from src.job import build_spec, run_engine
+from src.build import build_spec, run_engine
 from tests.conftest import CONF, make_cfg
 
 SIZES = {

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from src import PROJECT_ROOT
-from src.job import build_spec, optimizer_factory
+from src.build import build_spec, optimizer_factory
 from src.problems.functions import OnlineFunction
 from src.problems.projections import Projection
 from tests.conftest import CONF, make_cfg, options

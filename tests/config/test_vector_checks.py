@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from src.build import check
 from src.config.checks import ConfigError
-from src.job import check
 from tests.conftest import make_cfg
 
 CASES = [

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from src.build import build_spec, optimizer_factory, run_engine
 from src.engines import fast as fast_engine
 from src.engines import torch_loop
-from src.job import build_spec, optimizer_factory, run_engine
 from tests.conftest import make_cfg, options
 
 STEPS = 100_000

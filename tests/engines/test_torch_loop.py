@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from src.build import build_spec, optimizer_factory
 from src.engines import torch_loop
 from src.engines.spec import RunSpec
-from src.job import build_spec, optimizer_factory
 from src.problems.functions import Bernoulli, Periodic
 from src.problems.projections import Box
 from tests.conftest import coefficient_sequence, make_cfg

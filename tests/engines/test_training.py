@@ -13,9 +13,10 @@ import torch
 from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
 
+from src.build import build_task, check, run_task
 from src.config.checks import ConfigError, validate
 from src.engines.training import TrainSpec, batches, train
-from src.job import JobFailed, build_task, check, run_job, run_task
+from src.job import JobFailed, run_job
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED
 from src.report import sweep as report
 from src.report.figures import PAPER_COLORS, TEST_LOSS, TRAIN_LOSS

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from src.build import build_spec, optimizer_factory, run_engine
 from src.engines import torch_loop
-from src.job import build_spec, optimizer_factory, run_engine
 from src.optimizers import AdamX, AMSGradPaper
 from tests.conftest import coefficient_sequence, make_cfg
 from tests.engines.test_fast import assert_equivalent, both_engines

@@ -17,8 +17,9 @@ from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
 
 from src import PROJECT_ROOT
+from src.report import kinds, labels, runs
 from src.report import sweep as report
-from src.report.figures import PAPER_COLORS, trajectory_figure
+from src.report.figures import PAPER_COLORS, heatmap_figure, trajectory_figure
 from tests.conftest import run_main
 
 STEPS = 2000
@@ -46,11 +47,11 @@ class Sweep:
         )
         self.client = MlflowClient(self.uri)
         self.folder = report.main(["--tracking-uri", self.uri, "--out", str(tmp / "reports")])
-        self.parent = report.find_parent(self.client, None, report.DEFAULT_EXPERIMENT)
-        self.runs = report.load_children(self.client, self.parent)
-        self.dims = report.sweep_dimensions(self.runs, self.parent.data.params["overrides"])
+        self.parent = runs.find_parent(self.client, None, report.DEFAULT_EXPERIMENT)
+        self.runs = runs.load_children(self.client, self.parent, kinds.run_kind)
+        self.dims = labels.sweep_dimensions(self.runs, self.parent.data.params["overrides"])
 
-    def run(self, where: dict[str, str]) -> report.ChildRun:
+    def run(self, where: dict[str, str]) -> runs.ChildRun:
         """The one run whose params contain `where`."""
         found = [r for r in self.runs if all(r.params.get(k) == v for k, v in where.items())]
         assert len(found) == 1, where
@@ -145,7 +146,7 @@ def test_log_report_false_leaves_the_report_to_make_figure(grid: Sweep) -> None:
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
 def test_sweep_dimensions_are_optimizer_and_fn(figure1: Sweep) -> None:
     assert figure1.dims == ["optimizer", "fn"]
-    assert [(r.params["optim.amsgrad"], report.fn_label(r.params)) for r in figure1.runs] == [
+    assert [(r.params["optim.amsgrad"], labels.fn_label(r.params)) for r in figure1.runs] == [
         ("False", "online"),
         ("False", "stochastic"),
         ("True", "online"),
@@ -155,7 +156,7 @@ def test_sweep_dimensions_are_optimizer_and_fn(figure1: Sweep) -> None:
 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
 def test_figure1_has_the_papers_panels_and_one_line_per_optimizer(figure1: Sweep) -> None:
-    fig = report.figure1(figure1.runs, figure1.dims)
+    fig = kinds.figure1(figure1.runs, figure1.dims)
     axes = fig.get_axes()
     assert [(ax.get_title(), ax.get_ylabel(), ax.get_xlabel()) for ax in axes] == [
         (f"(a) {ONLINE}", "$R_t/t$", "iterations"),
@@ -183,7 +184,7 @@ def test_figure1_has_the_papers_panels_and_one_line_per_optimizer(figure1: Sweep
 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
 def test_figure1_bands_are_the_replicates_min_and_max(figure1: Sweep) -> None:
-    fig = report.figure1(figure1.runs, figure1.dims)
+    fig = kinds.figure1(figure1.runs, figure1.dims)
     stochastic = fig.get_axes()[2]
     bands = stochastic.collections
     assert len(bands) == 2  # one per optimizer: R = 2 stochastic replicates differ
@@ -233,7 +234,7 @@ def test_grid_heatmap_cells_equal_the_final_metrics(grid: Sweep) -> None:
     assert grid.dims == ["optim.lr", "fn.C"]
     for metric in ("tail_x_mean", "final_avg_regret"):
         assert (grid.folder / f"heatmap_{metric}.png").is_file()
-        fig = report.heatmap_figure(report.heatmap_grids(grid.runs, grid.dims, metric), metric)
+        fig = heatmap_figure(kinds.heatmap_grids(grid.runs, grid.dims, metric), metric)
         ax = fig.get_axes()[0]
         assert (ax.get_ylabel(), ax.get_xlabel()) == ("lr", "fn.C")
         rows = [t.get_text() for t in ax.get_yticklabels()]
@@ -253,7 +254,7 @@ def test_grid_heatmap_cells_equal_the_final_metrics(grid: Sweep) -> None:
 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
 def test_grid_figure1_has_one_line_per_learning_rate(grid: Sweep) -> None:
-    axes = report.figure1(grid.runs, grid.dims).get_axes()
+    axes = kinds.figure1(grid.runs, grid.dims).get_axes()
     c = {float(r.params["fn.C"]): r.params["fn.C"] for r in grid.runs}
     assert [ax.get_title() for ax in axes] == [
         "(a) online: 1010x once every 101 steps, else −10x",
@@ -280,7 +281,7 @@ def test_a_failed_job_still_gets_its_figure_and_a_failed_row(failing: Sweep) -> 
     assert 1 < float(rows["1e+35"]["steps_done"]) < LONG  # diverged part-way
     assert float(rows["1e+38"]["steps_done"]) == 0
     assert "| FAILED |" in (failing.folder / "summary.md").read_text()
-    lines = report.figure1(failing.runs, failing.dims).get_axes()[1].get_lines()
+    lines = kinds.figure1(failing.runs, failing.dims).get_axes()[1].get_lines()
     assert [line.get_label() for line in lines] == [
         "Adam, lr=0.001",
         "Adam, lr=1e+35 (FAILED)",
@@ -345,13 +346,9 @@ def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
 def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
     """`optim.betas.0=… optim.betas.1=…` sweeps: the heatmap axes are β₁ and β₂."""
     from src.report.figures import heatmap_figure
-    from src.report.sweep import (
-        ChildRun,
-        heatmap_axes,
-        heatmap_grids,
-        sweep_dimensions,
-        with_list_items,
-    )
+    from src.report.kinds import heatmap_axes, heatmap_grids
+    from src.report.labels import sweep_dimensions
+    from src.report.runs import ChildRun, with_list_items
 
     def child(b1: str, b2: str) -> ChildRun:
         params = with_list_items(
@@ -378,5 +375,5 @@ def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
 
 
 def test_no_heatmap_of_an_optimizer_by_problem_grid() -> None:
-    assert report.heatmap_axes(["optimizer", "fn"]) is None
-    assert report.heatmap_axes(["optimizer", "fn", "optim.lr"]) == ("optim.lr", "optimizer")
+    assert kinds.heatmap_axes(["optimizer", "fn"]) is None
+    assert kinds.heatmap_axes(["optimizer", "fn", "optim.lr"]) == ("optim.lr", "optimizer")

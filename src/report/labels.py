@@ -1,0 +1,168 @@
+"""How the report names what ran: optimizers, problems, models and datasets in words, the swept
+dimensions of a sweep, line labels and panel titles."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from src.report.runs import ChildRun
+
+FN_NAMES = {
+    "src.problems.functions.Periodic": "online",
+    "src.problems.functions.Bernoulli": "stochastic",
+}
+MODEL_NAMES = {
+    "src.tasks.models.LogisticRegression": "logistic regression",
+    "src.tasks.models.MLP": "1-hidden-layer network",
+    "src.tasks.models.CifarNet": "CIFARNET",
+}
+DATA_NAMES = {
+    "src.tasks.datasets.Digits": "digits",
+    "src.tasks.datasets.MNIST": "MNIST",
+    "src.tasks.datasets.CIFAR10": "CIFAR-10",
+}
+# a run's identity dimension -> its config group
+SYMBOLS = {"optim.betas.0": "β₁", "optim.betas.1": "β₂", "optim.lr": "lr"}  # axis labels
+IDENTITY = {"optimizer": "optim", "fn": "fn", "task": "task", "data": "data"}
+
+
+def optimizer_label(params: dict[str, str]) -> str:
+    """'Adam', 'AMSGrad', or the optimizer's class name with its variant flag."""
+    name = params.get("optim.class") or params.get("optim._target_", "?").rsplit(".", 1)[-1]
+    if params.get("optim.amsgrad") == "True":
+        return "AMSGrad" if name == "Adam" else f"{name} (AMSGrad)"
+    if params.get("optim.nesterov") == "True":
+        return f"{name} (Nesterov)"
+    return name
+
+
+def fn_label(params: dict[str, str]) -> str:
+    """'online', 'stochastic', or the fn's class name."""
+    target = params.get("fn._target_", "?")
+    return FN_NAMES.get(target, target.rsplit(".", 1)[-1])
+
+
+def model_label(params: dict[str, str]) -> str:
+    """'logistic regression', '1-hidden-layer network', 'CIFARNET' or the model's class name."""
+    target = params.get("task.model._target_", "")
+    return MODEL_NAMES.get(target, target.rsplit(".", 1)[-1])
+
+
+def data_label(params: dict[str, str]) -> str:
+    """'digits', 'MNIST', 'CIFAR-10' or the data source's class name."""
+    target = params.get("data._target_", "")
+    return DATA_NAMES.get(target, target.rsplit(".", 1)[-1])
+
+
+def task_label(params: dict[str, str]) -> str:
+    """'logistic regression on MNIST'."""
+    return f"{model_label(params)} on {data_label(params)}"
+
+
+def dim_value(run: ChildRun, dim: str) -> str:
+    """A run's value along a dimension: an identity label or a param ('' if missing)."""
+    if dim == "optimizer":
+        return optimizer_label(run.params)
+    if dim in IDENTITY:  # fn, task, data: a label if this kind of run has that dimension
+        label = run.kind.labels.get(dim)
+        return label(run.params) if label else ""
+    return run.params.get(dim, "")
+
+
+def _determined(runs: Sequence[ChildRun], key: str, dim: str) -> bool:
+    """Whether param `key` takes one value per value of identity dimension `dim`."""
+    seen: dict[str, str | None] = {}
+    for run in runs:
+        if seen.setdefault(dim_value(run, dim), run.params.get(key)) != run.params.get(key):
+            return False
+    return True
+
+
+def _override_order(overrides: str) -> list[str]:
+    """The keys of a sweep's overrides, in the order given (`optim=adam,amsgrad lr=…`)."""
+    keys = [item.split("=", 1)[0].lstrip("+~") for item in overrides.split() if "=" in item]
+    return [{"optim": "optimizer"}.get(k, k) for k in keys]
+
+
+def sweep_dimensions(runs: Sequence[ChildRun], overrides: str = "") -> list[str]:
+    """The dimensions the sweep varies: 'optimizer' and 'fn' (labels, standing for every param of
+    their group they determine), then every other varying param, in the sweep's override order."""
+    logged = [r for r in runs if r.params]
+    keys = sorted({k for r in logged for k in r.params})
+    varying = [k for k in keys if len({r.params.get(k) for r in logged}) > 1]
+    varying = [k for k in varying if not any(v.startswith(f"{k}.") for v in varying)]  # the items
+    dims = []
+    for dim, group in IDENTITY.items():
+        if len({dim_value(r, dim) for r in logged}) > 1:
+            dims.append(dim)
+        varying = [
+            k for k in varying if not (k.startswith(f"{group}.") and _determined(logged, k, dim))
+        ]
+    order = _override_order(overrides)
+    varying.sort(key=lambda k: (order.index(k) if k in order else len(order), k))
+    return dims + varying
+
+
+def sort_key(text: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def short(key: str) -> str:
+    """'optim.lr' -> 'lr', 'optim.betas.1' -> 'β₂', 'optim.eps.1' -> 'eps[1]', for labels."""
+    if key in SYMBOLS:
+        return SYMBOLS[key]
+    parts = key.split(".")
+    if len(parts) > 1 and parts[-1].isdigit():
+        return f"{parts[-2]}[{parts[-1]}]"
+    return parts[-1]
+
+
+# ---------------------------------------------------------------------------- Figure 1
+
+
+def _fn_dims(dims: Sequence[str]) -> list[str]:
+    return [d for d in dims if d == "fn" or d.startswith("fn.")]
+
+
+def line_label(run: ChildRun, dims: Sequence[str]) -> str:
+    extra = [
+        f"{short(d)}={dim_value(run, d)}" for d in dims if d not in ("optimizer", *_fn_dims(dims))
+    ]
+    label = ", ".join([optimizer_label(run.params), *extra])
+    return f"{label} ({run.status})" if run.failed else label
+
+
+def panel_title(run: ChildRun, dims: Sequence[str]) -> str:
+    return fn_words(run.params)
+
+
+def _num(params: dict[str, str], key: str, default: float = 1.0) -> float:
+    try:
+        return float(params.get(key, default))
+    except ValueError:
+        return math.nan
+
+
+def fn_words(params: dict[str, str]) -> str:
+    """The problem in words with its parameters, e.g. 'online: 1010x once every 101 steps, else
+    −10x' (its option name, then f_t as in `src.problems.functions`)."""
+    name, scale = fn_label(params), _num(params, "fn.scale")
+    big, small = f"{scale * _num(params, 'fn.C'):g}x", f"−{scale:g}x".replace("−1x", "−x")
+    if "fn.period" in params:
+        rule = f"{big} once every {params['fn.period']} steps, else {small}"
+    elif "fn.delta" in params:
+        rule = f"{big} w.p. (1+δ)/(C+1), δ={params['fn.delta']}, else {small}"
+    elif "fn.p" in params:
+        rule = f"{big} w.p. {params['fn.p']}, else {small}"
+    elif "fn.curvature" in params:
+        rule = (
+            f"{params['fn.curvature']}/2·(x − c_t)², "
+            f"c_t ~ N({params.get('fn.center')}, {params.get('fn.noise')}²)"
+        )
+    else:
+        return name
+    return f"{name}: {rule}"

@@ -1,0 +1,77 @@
+"""A sweep checked as a whole before its parent run exists: every job composed and checked
+(`src.build.check`), its folder writable. `SweepRun` is the sweep's Hydra callback with these
+checks (conf/config.yaml, `hydra.callbacks.sweep`).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from src.build import check, job_kind
+from src.config.jobs import job_configs, sweep_overrides, swept_keys
+from src.tracking import store as tracking
+from src.tracking.sweep import SweepRun as ParentRun
+
+
+class SweepRun(ParentRun):
+    """The sweep's parent run (`src.tracking.sweep.SweepRun`), its jobs checked by `check_sweep`."""
+
+    def __init__(self) -> None:
+        super().__init__(check=check_sweep)
+
+
+def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
+    """Every job of a multirun checked before any runs: (number of jobs, one line per invalid
+    job, the swept keys). Task jobs that differ only in keys a task ignores (a swept fn) would
+    repeat each other: each repeat is invalid. (`src.tracking.sweep.SweepRun` calls it by name,
+    before the parent run exists.) An unusable sweep folder (`hydra.sweep.dir`) ends the process
+    here: one line, exit 2."""
+    check_sweep_dir(config)
+    jobs, problems, seen = 0, [], {}
+    for label, composed in job_configs(config):
+        jobs += 1
+        try:
+            if isinstance(composed, Exception):
+                raise composed
+            check(composed)
+        except Exception as error:  # noqa: BLE001  (each problem is one line)
+            text = str(error).strip()
+            problems.append(f"{label}: {text.splitlines()[0] if text else type(error).__name__}")
+            continue
+        ignored = job_kind(composed).ignores
+        if ignored:
+            tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
+            for key in ignored:
+                tree.pop(key, None)
+            same = seen.setdefault(repr(sorted(tracking.flatten(tree).items())), label)
+            if same != label:
+                problems.append(
+                    f"{label}: repeats {same}: a task ignores {', '.join(ignored)}; "
+                    "sweep none of them (e.g. pin fn=online)"
+                )
+    if sweep_overrides(config) is None:  # a search: the trials it plans (0: unknown, a bisection)
+        jobs = 0 if problems else int(OmegaConf.select(config, "hydra.sweeper.n_trials") or 0)
+    return jobs, problems, swept_keys(config)
+
+
+def check_sweep_dir(config: DictConfig) -> None:
+    """Exit 2 with one line if the sweep's folder cannot be created or written."""
+    if "hydra" not in config:
+        return
+    folder = Path(str(config.hydra.sweep.dir))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        why = error.strerror or type(error).__name__
+        print(
+            f"error: hydra.sweep.dir={str(folder)!r}: cannot create or write it ({why}); "
+            "nothing was run",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
