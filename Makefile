@@ -33,11 +33,13 @@ sweep: install  ## the paper's Figure 1 and its report (JOBS=N: N jobs at once, 
 figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="--parent RUN_ID")
 	$(PY) -m src.report $(ARGS)
 
-test: install  ## the whole test suite (what CI runs)
-	$(PY) -m pytest -q tests $(ARGS)
+TESTS   := -n 2 --dist loadfile   # two workers (the machine's two cores), a file's tests together
 
-test-quick: install  ## the suite without the slow tests, for the development loop
-	$(PY) -m pytest -q -m "not slow" tests $(ARGS)
+test: install  ## the whole test suite (what CI runs), on two workers
+	$(PY) -m pytest -q $(TESTS) tests $(ARGS)
+
+test-quick: install  ## the in-process tests only (no slow ones), for the development loop
+	$(PY) -m pytest -q $(TESTS) -m "not slow" tests $(ARGS)
 
 bench: install  ## the engines side by side (torchbearer tutorial loop included) and the default sweep's wall time
 	$(PIP) install -q -e ".[bench]"

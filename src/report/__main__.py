@@ -1,7 +1,6 @@
 """`python -m src.report [--parent RUN_ID] [--tracking-uri URI] [--experiment NAME] [--out DIR]`."""
 
 import gc
-import sys
 
 gc.disable()  # the imports make ~800,000 long-lived objects: no rescans of them (src/main.py)
 
@@ -11,4 +10,4 @@ from src.report.sweep import main  # noqa: E402
 gc.freeze()
 gc.enable()
 streams.guard()
-sys.exit(main())
+main()

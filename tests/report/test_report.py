@@ -346,7 +346,7 @@ def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
 def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
     """`optim.betas.0=… optim.betas.1=…` sweeps: the heatmap axes are β₁ and β₂."""
     from src.report.figures import heatmap_figure
-    from src.report.kinds import heatmap_axes, heatmap_grids
+    from src.report.kinds import heatmap_axes, heatmap_grids, run_kind
     from src.report.labels import sweep_dimensions
     from src.report.runs import ChildRun, with_list_items
 
@@ -359,7 +359,7 @@ def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
                 "fn._target_": "src.problems.functions.Periodic",
             }
         )
-        return ChildRun("id", "name", "FINISHED", params, {}, {}, {}, None)
+        return ChildRun("id", "name", "FINISHED", params, {}, {}, {}, None, run_kind(params))
 
     runs = [child(b1, b2) for b1 in ("0.0", "0.9") for b2 in ("0.99", "0.999")]
     assert runs[0].params["optim.betas.1"] == "0.99"
