@@ -73,3 +73,13 @@ def test_each_optimizer_is_its_own_study_with_the_same_budget(atlas_sweep) -> No
         for trial in study.trials:  # a family's own key is drawn only for it
             own = {"periodic": "fn.period", "bernoulli": "fn.p"}[trial.params["fn"]]
             assert set(trial.params) == {"fn", "fn.C", "fn.scale", own}
+
+
+def test_a_run_is_named_by_its_own_family_s_keys(atlas_sweep) -> None:
+    tmp, _ = atlas_sweep
+    client, parent = _parent(tmp)
+    experiment = parent.info.experiment_id
+    runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    for run in runs:  # `adam · bernoulli · fn.C=… · fn.scale=… · fn.p=…`: no fn.period=?
+        own = {"periodic": "fn.period=", "bernoulli": "fn.p="}[run.data.params["fn"]]
+        assert own in run.info.run_name and "=?" not in run.info.run_name, run.info.run_name
