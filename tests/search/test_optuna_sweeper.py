@@ -12,10 +12,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from hydra_plugins.breaking_adam_optuna.optuna_sweeper import objective_value, trial_overrides
 from hydra_plugins.breaking_adam_optuna.space import (
     SearchSpaceError,
     distribution,
     make_sampler,
+    plan,
     storage_url,
 )
 from tests.conftest import run_main
@@ -63,6 +65,30 @@ def test_samplers_by_name_with_a_seed() -> None:
     assert first == again
     with pytest.raises(SearchSpaceError, match="hydra.sweeper.sampler.name='nope': must be one"):
         make_sampler("nope", 0)
+
+
+def test_a_trial_gets_fixed_values_then_drawn_ones_and_its_family_s_own_keys() -> None:
+    found = plan(
+        {"optim": "adam", "fn": "choice(periodic, bernoulli)", "fn.C": "interval(1, 2)"},
+        ["+search=atlas", "optim=adam,yogi", "steps=3000", "tracking.uri=sqlite:///x.db"],
+        {"fn": {"periodic": {"fn.period": "int(interval(2, 9))"}}},
+    )
+    assert found.grid == {"optim": ["adam", "yogi"]}  # a plain list: one study per value
+    assert found.named == ["optim=adam,yogi", "steps=3000"]  # not the store, not the preset
+    study = optuna.create_study(sampler=make_sampler("random", 0))
+    for _ in range(6):
+        trial = study.ask()
+        overrides = trial_overrides(trial, found, {"optim": "yogi"})
+        assert overrides[:3] == ["+search=atlas", "steps=3000", "tracking.uri=sqlite:///x.db"]
+        assert overrides[3] == "optim=yogi"
+        drawn = dict(o.split("=", 1) for o in overrides[4:])
+        assert ("fn.period" in drawn) == (drawn["fn"] == "periodic")
+
+
+@pytest.mark.parametrize("returned", [None, "a JobFailure", float("nan")])
+def test_a_job_without_a_number_fails_its_trial(returned: object) -> None:
+    assert objective_value(returned) is None
+    assert objective_value(0.5) == 0.5
 
 
 def test_the_study_lives_beside_the_mlflow_store(tmp_path: Path) -> None:
