@@ -13,9 +13,9 @@ A key's value in `hydra.sweeper.params` (or on the command line) is one of
 only when `fn=periodic` (the atlas: one study over two problem families). A value given on the
 command line replaces the preset's for that key.
 
-Bad bounds (low ≥ high, a log scale with low ≤ 0, an empty range) are a `SearchSpaceError`: one
-line naming the key and the range as given; `check_search` (the sweep's `check`, run before the
-parent run or the study exist) prints it and exits 2.
+Bad bounds (low ≥ high, a log scale with low ≤ 0, an empty range, an end a job would refuse) are a
+`SearchSpaceError`: one line naming the key and the range as given; `check_search` (the sweep's
+`check`, run before the parent run or the study exist) prints it and exits 2.
 """
 
 import importlib.util
@@ -127,6 +127,7 @@ class Plan:
     conditional: dict[str, dict[str, dict[str, BaseDistribution]]] = field(default_factory=dict)
     grid: dict[str, list[str]] = field(default_factory=dict)  # one study per combination
     named: list[str] = field(default_factory=list)  # command-line overrides that name the study
+    texts: dict[str, str] = field(default_factory=dict)  # a searched key's range, as given
 
     def studies(self) -> Iterator[dict[str, str]]:
         """One {key: value} per study (the plain lists' combinations)."""
@@ -165,11 +166,15 @@ def plan(
         grid = None if found is not None else grid_values(key, text)
         if found is not None:
             result.searched[key] = found
+            result.texts[key] = text
         elif grid is not None:
             result.grid[key] = grid
         else:
             result.fixed[key] = text
     for parent, by_value in (conditional or {}).items():
+        result.texts.update(
+            {str(k): str(t) for space in by_value.values() for k, t in space.items()}
+        )
         result.conditional[str(parent)] = {
             str(value): {
                 str(k): _conditional(str(k), str(t), str(parent), str(value))
@@ -236,6 +241,44 @@ def _container(node: Any) -> dict[str, Any]:
     return OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else {}
 
 
+def ends(found: BaseDistribution) -> list[Any]:
+    """The values a job must accept at the edges of `found`: both ends, or every category."""
+    if isinstance(found, CategoricalDistribution):
+        return list(found.choices)
+    return [found.low, found.high]  # type: ignore[attr-defined]
+
+
+def check_ends(config: DictConfig, found: Plan) -> None:
+    """Each searched key at each end of its range (the other keys as the base config has them; a
+    conditional key with its family), composed and checked as a job would be: a SearchSpaceError
+    naming the key, its range and the job check's line (`fn.period=int(interval(0, 9))`: period 0).
+    """
+    from hydra.core.global_hydra import GlobalHydra
+
+    from src.config.jobs import job_config
+    from src.job import check
+
+    loader = GlobalHydra.instance().config_loader()
+    study = next(found.studies(), {})
+    base = [k if k.startswith("~") and not v else f"{k}={v}" for k, v in found.fixed.items()]
+    base += [f"{k}={v}" for k, v in study.items()]
+    cases = [(key, d, []) for key, d in found.searched.items()]
+    for parent, by_value in found.conditional.items():
+        for value, space in by_value.items():
+            cases += [(key, d, [f"{parent}={value}"]) for key, d in space.items()]
+    for key, distribution_, given in cases:
+        for end in ends(distribution_):
+            overrides = [*base, *given, f"{key}={override_text(end)}"]
+            try:
+                check(job_config(loader.load_sweep_config(config, overrides)))
+            except Exception as error:  # noqa: BLE001  (a composition or check error: one line)
+                line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                where = f" (with {', '.join(given)})" if given else ""
+                raise SearchSpaceError(
+                    f"{key}={found.texts.get(key, '?')}: at {override_text(end)}{where}: {line}"
+                ) from None
+
+
 def check_search(config: DictConfig) -> tuple[int, list[str], list[str]]:
     """The sweep's check (`hydra.callbacks.sweep.check` in conf/search/*.yaml), before the parent
     run and the study exist: a bad search space or sampler is one line and exit 2; then every
@@ -248,6 +291,7 @@ def check_search(config: DictConfig) -> tuple[int, list[str], list[str]]:
         make_sampler(str(sampler.name), sampler.get("seed"), sampler.get("options"))
         if int(config.hydra.sweeper.n_trials) < 1 or int(config.hydra.sweeper.n_jobs) < 1:
             raise SearchSpaceError("hydra.sweeper.n_trials and n_jobs: must be ≥ 1")
+        check_ends(config, found)
     except SearchSpaceError as error:
         print(f"error: {error}; nothing was run", file=sys.stderr)
         raise SystemExit(2) from None

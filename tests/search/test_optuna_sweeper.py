@@ -163,6 +163,7 @@ def test_trials_are_launched_n_jobs_at_a_time(resumed: tuple[Path, list]) -> Non
     [
         ("fn.C=tag(log, interval(-5, 100))", "fn.C", "tag(log, interval(-5, 100))"),
         ("fn.period=int(interval(0,0))", "fn.period", "int(interval(0,0))"),
+        ("fn.period=int(interval(0, 9))", "fn.period", "int(interval(0, 9)): at 0: fn.period=0"),
     ],
 )
 def test_bad_bounds_exit_2_with_one_line_and_store_nothing(
