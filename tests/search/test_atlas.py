@@ -38,6 +38,7 @@ def _parent(tmp: Path) -> tuple[MlflowClient, object]:
     return client, parent
 
 
+@pytest.mark.slow
 def test_the_atlas_has_one_row_per_optimizer_on_the_parent(atlas_sweep) -> None:
     tmp, _ = atlas_sweep
     client, parent = _parent(tmp)
@@ -58,6 +59,7 @@ def test_the_atlas_has_one_row_per_optimizer_on_the_parent(atlas_sweep) -> None:
     assert float(rows[1]["objective"]) == pytest.approx(0.0, abs=1e-9)  # AMSGrad against itself
 
 
+@pytest.mark.slow
 def test_each_optimizer_is_its_own_study_with_the_same_budget(atlas_sweep) -> None:
     tmp, _ = atlas_sweep
     storage = f"sqlite:///{tmp}/optuna.db"
@@ -75,6 +77,7 @@ def test_each_optimizer_is_its_own_study_with_the_same_budget(atlas_sweep) -> No
             assert set(trial.params) == {"fn", "fn.C", "fn.scale", own}
 
 
+@pytest.mark.slow
 def test_a_run_is_named_by_its_own_family_s_keys(atlas_sweep) -> None:
     tmp, _ = atlas_sweep
     client, parent = _parent(tmp)

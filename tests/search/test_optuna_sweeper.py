@@ -121,6 +121,7 @@ def resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
     return tmp, procs
 
 
+@pytest.mark.slow
 def test_running_the_command_again_continues_the_study(resumed: tuple[Path, list]) -> None:
     tmp, _ = resumed
     storage = f"sqlite:///{tmp}/optuna.db"
@@ -151,6 +152,7 @@ def test_running_the_command_again_continues_the_study(resumed: tuple[Path, list
     assert seen == pytest.approx(sorted(t.params["fn.C"] for t in study.trials[6:]), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_trials_are_launched_n_jobs_at_a_time(resumed: tuple[Path, list]) -> None:
     _, procs = resumed
     for proc in procs:  # Hydra's basic launcher logs each batch it is given
@@ -158,6 +160,7 @@ def test_trials_are_launched_n_jobs_at_a_time(resumed: tuple[Path, list]) -> Non
         assert len(batches) == 3 and all("Launching 2 jobs locally" in b for b in batches)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "key", "shown"),
     [
