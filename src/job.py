@@ -183,6 +183,9 @@ def signals_held() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+ABSENT = object()  # OmegaConf.select's default for a key the config does not have
+
+
 def default_name(
     cfg: DictConfig, choices: dict[str, str] | None = None, swept: Sequence[str] = ()
 ) -> str:
@@ -198,7 +201,9 @@ def default_name(
     for key in swept:
         if key in groups or key.startswith(("hydra", "tracking.")):
             continue
-        value = choices.get(key, OmegaConf.select(cfg, key, default="?"))
+        if key not in choices and OmegaConf.select(cfg, key, default=ABSENT) is ABSENT:
+            continue  # not a key of this job: a search's key of another problem family
+        value = choices.get(key, OmegaConf.select(cfg, key))
         value = f"{value:.4g}" if isinstance(value, float) else value  # a searched C: 554.7
         parts.append(f"{key.removeprefix('optim.')}={value}")
     return " · ".join(parts)

@@ -24,6 +24,16 @@ class SweepRun(ParentRun):
         super().__init__(check=check_sweep)
 
 
+class SearchSweepRun(ParentRun):
+    """A search's parent run (conf/search/*.yaml): its search space checked first (bad bounds: one
+    line, exit 2), then every job, by the Optuna sweeper's `check_search`."""
+
+    def __init__(self) -> None:
+        from hydra_plugins.breaking_adam_optuna.space import check_search  # noqa: PLC0415
+
+        super().__init__(check=check_search)
+
+
 def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
     """Every job of a multirun checked before any runs: (number of jobs, one line per invalid
     job, the swept keys). Task jobs that differ only in keys a task ignores (a swept fn) would
