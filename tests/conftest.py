@@ -98,10 +98,14 @@ def store(tmp_path: Path) -> str:
     return seed_store(tmp_path / "mlflow.db")
 
 
-def start_main(*args: str, env: dict | None = None, group: bool = False) -> subprocess.Popen:
+def start_main(
+    *args: str, env: dict | None = None, group: bool = False, seeded_store: bool = True
+) -> subprocess.Popen:
     """`python -m src.main ARGS` in the background, its output in pipes (in a process group of
-    its own if `group`, as a terminal's Ctrl-C would reach it)."""
-    _seed_stores(args)
+    its own if `group`, as a terminal's Ctrl-C would reach it). A new SQLite store in ARGS starts
+    empty (`seed_store`) unless `seeded_store` is false (a test that the command stores nothing)."""
+    if seeded_store:
+        _seed_stores(args)
     return subprocess.Popen(
         [sys.executable, "-m", "src.main", *args],
         cwd=PROJECT_ROOT,
@@ -114,10 +118,17 @@ def start_main(*args: str, env: dict | None = None, group: bool = False) -> subp
 
 
 def run_main(
-    *args: str, timeout: float = 600, env: dict | None = None, check: bool = True
+    *args: str,
+    timeout: float = 600,
+    env: dict | None = None,
+    check: bool = True,
+    seeded_store: bool = True,
 ) -> subprocess.CompletedProcess:
-    """`python -m src.main ARGS` in a subprocess from the project root."""
-    _seed_stores(args)
+    """`python -m src.main ARGS` in a subprocess from the project root (a new SQLite store in ARGS
+    starts empty, `seed_store`, unless `seeded_store` is false: a test that the command stores
+    nothing)."""
+    if seeded_store:
+        _seed_stores(args)
     full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "src.main", *args],

@@ -291,11 +291,12 @@ def check_search(config: DictConfig) -> tuple[int, list[str], list[str]]:
         make_sampler(str(sampler.name), sampler.get("seed"), sampler.get("options"))
         if int(config.hydra.sweeper.n_trials) < 1 or int(config.hydra.sweeper.n_jobs) < 1:
             raise SearchSpaceError("hydra.sweeper.n_trials and n_jobs: must be ≥ 1")
-        check_ends(config, found)
+        _, problems, _ = check_sweep(config)  # the base config's own values first
+        if not problems:
+            check_ends(config, found)  # then the searched keys at the ends of their ranges
     except SearchSpaceError as error:
         print(f"error: {error}; nothing was run", file=sys.stderr)
         raise SystemExit(2) from None
-    _, problems, _ = check_sweep(config)
     studies = len(list(found.studies()))
     jobs = 0 if problems else int(config.hydra.sweeper.n_trials) * studies
     return jobs, problems, [*found.grid, *found.keys()]

@@ -208,6 +208,7 @@ def test_a_missing_dataset_stops_the_process_with_one_line_and_no_run(tmp_path: 
         f"tracking.uri=sqlite:///{db}",
         f"hydra.run.dir={tmp_path}/out",
         check=False,
+        seeded_store=False,
     )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr
@@ -225,6 +226,7 @@ def test_a_sweep_over_fn_with_a_task_is_refused_as_repeated_jobs(tmp_path: Path)
         f"tracking.uri=sqlite:///{db}",
         f"hydra.sweep.dir={tmp_path}/multirun",
         check=False,
+        seeded_store=False,
     )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr

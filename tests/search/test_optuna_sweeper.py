@@ -179,6 +179,7 @@ def test_bad_bounds_exit_2_with_one_line_and_store_nothing(
         f"hydra.sweep.dir={tmp_path}/multirun",
         f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
         check=False,
+        seeded_store=False,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -128,6 +128,7 @@ def test_an_unknown_objective_is_one_line_and_leaves_no_store(tmp_path: Path) ->
         f"hydra.sweep.dir={tmp_path}/multirun",
         f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
         check=False,
+        seeded_store=False,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
