@@ -1,15 +1,18 @@
 """The fast engine against the reference torch.optim loop: the equivalence contract.
 
 For every optimizer the fast engine supports (found from conf/, so a new option is covered the day
-it is added) × every kind of fn (periodic, Bernoulli, x-dependent quadratic) × every kind of
-projection (a box — `ball` is one in 1-D — or none) × both dtypes: |x_fast − x_torch| ≤ 1e-6 in
-float32 and ≤ 1e-12 in float64 at every step of the first 100,000, and R_t/t equal to the bit
-(both engines add the float64 sums in the same order, past one chunk too). Every fn and projection
-*config* also runs on both engines for a few thousand steps. (x agrees bit for bit in practice;
-the tolerances are the contract.)
+it is added) × both dtypes: |x_fast − x_torch| ≤ 1e-6 in float32 and ≤ 1e-12 in float64 at every
+step of the first 100,000 (past one chunk of 65,536, and past t ≈ 74,000 where β₂ᵗ = 0.99ᵗ
+underflows to 0 in float64), and R_t/t equal to the bit (both engines add the float64 sums in the
+same order); and the same × every kind of fn (periodic, Bernoulli, x-dependent quadratic) × every
+kind of projection (a box — `ball` is one in 1-D — or none) over the first 10,000 steps. Every fn
+and projection *config* also runs on both engines for a few thousand steps. (x agrees bit for bit
+in practice; the tolerances are the contract.)
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pytest
@@ -19,10 +22,12 @@ from src.engines import fast as fast_engine
 from src.engines import torch_loop
 from tests.conftest import make_cfg, options
 
-STEPS = 100_000
+STEPS = 100_000  # past a chunk and past 0.99ᵗ's underflow: every optimizer, both dtypes
+MATRIX_STEPS = 10_000  # every optimizer × fn × projection × dtype
 TOLERANCE = {"float32": 1e-6, "float64": 1e-12}  # the contract; in fact bit-exact
 
 
+@functools.cache  # collected twice: each composition once
 def supported_optims() -> list[str]:
     return [
         name
@@ -57,10 +62,25 @@ PROJECTION_KINDS = ["box", "none"]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optim", supported_optims())
+def test_every_step_of_the_first_100k_matches_torch(optim: str, dtype: str) -> None:
+    reference, fast = both_engines(
+        f"optim={optim}",
+        "fn=online",
+        f"dtype={dtype}",
+        f"steps={STEPS}",
+        f"log.points={STEPS}",
+        "replicates=2",
+    )
+    assert_equivalent(reference, fast, dtype)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("projection", PROJECTION_KINDS)
 @pytest.mark.parametrize("fn", FN_KINDS)
 @pytest.mark.parametrize("optim", supported_optims())
-def test_every_step_of_the_first_100k_matches_torch(
+def test_every_step_matches_torch_on_every_kind_of_fn_and_projection(
     optim: str, fn: str, projection: str, dtype: str
 ) -> None:
     reference, fast = both_engines(
@@ -68,8 +88,8 @@ def test_every_step_of_the_first_100k_matches_torch(
         f"fn={fn}",
         f"projection={projection}",
         f"dtype={dtype}",
-        f"steps={STEPS}",
-        f"log.points={STEPS}",
+        f"steps={MATRIX_STEPS}",
+        f"log.points={MATRIX_STEPS}",
         "replicates=2",
     )
     assert_equivalent(reference, fast, dtype)
