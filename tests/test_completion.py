@@ -9,6 +9,8 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 from src import PROJECT_ROOT
 from tests.conftest import options
 
@@ -40,12 +42,14 @@ printf '%s\\n' "${{COMPREPLY[@]}}"
     return sorted(word for word in done.stdout.split() if word)
 
 
+@pytest.mark.slow
 def test_tab_after_optim_offers_every_optimizer() -> None:
     assert complete(f"{sys.executable} -m src.main optim=") == [
         f"optim={name}" for name in options("optim")
     ]
 
 
+@pytest.mark.slow
 def test_tab_completes_a_prefix_in_a_sweep_and_the_groups() -> None:
     assert complete(f"{sys.executable} -m src.main -m optim=adam,amsgrad fn=on") == ["fn=online"]
     assert {"optim=", "fn=", "projection=", "schedule=", "steps="} <= set(
@@ -65,11 +69,13 @@ def shell_completion(argument: str, env: dict[str, str] | None = None) -> str:
     ).stdout
 
 
+@pytest.mark.slow
 def test_zsh_script_is_bash_completion_behind_bashcompinit() -> None:
     assert shell_completion("install=zsh").startswith("autoload -Uz bashcompinit && bashcompinit\n")
     assert complete(f"{sys.executable} -m src.main fn=stoch", "zsh") == ["fn=stochastic"]
 
 
+@pytest.mark.slow
 def test_the_query_reads_python_dash_m() -> None:
     """What the function asks Hydra: before, `Error parsing override 'src.main'`."""
     answer = shell_completion("query=bash", {"COMP_LINE": "python -m src.main projection="})

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from src import PROJECT_ROOT
 from tests.conftest import seed_store
@@ -51,6 +52,7 @@ def sweep(
     return proc, runs
 
 
+@pytest.mark.slow
 def test_a_sweep_with_stdout_closed_exits_0_with_every_run(tmp_path: Path) -> None:
     proc, runs = sweep(tmp_path, ">&-")
     assert proc.returncode == 0, proc.stderr
@@ -58,6 +60,7 @@ def test_a_sweep_with_stdout_closed_exits_0_with_every_run(tmp_path: Path) -> No
     assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3  # the parent and its 2 jobs
 
 
+@pytest.mark.slow
 def test_a_sweep_into_a_full_stdout_exits_0_without_tracebacks(tmp_path: Path) -> None:
     proc, runs = sweep(tmp_path, "> /dev/full")
     assert proc.returncode == 0, proc.stderr
@@ -65,6 +68,7 @@ def test_a_sweep_into_a_full_stdout_exits_0_without_tracebacks(tmp_path: Path) -
     assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3
 
 
+@pytest.mark.slow
 def test_what_a_users_code_leaves_to_the_teardown_is_kept(tmp_path: Path) -> None:
     """A file opened by the user's own code (here a `sitecustomize`) and never closed: its
     buffered bytes are written by the interpreter's teardown, which a normal exit runs."""
@@ -77,6 +81,7 @@ def test_what_a_users_code_leaves_to_the_teardown_is_kept(tmp_path: Path) -> Non
     assert written.read_text() == "hello world"
 
 
+@pytest.mark.slow
 def test_a_sweep_writes_nothing_under_the_users_home(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -63,11 +63,25 @@ def wait_until_computing(proc: subprocess.Popen, uri: str, timeout: float = 120)
                     ).fetchone()
             except sqlite3.OperationalError:  # tables not created yet, or locked: ask again
                 found = None
-            if found:
-                time.sleep(1)  # params come just before the engine starts
+            if found:  # params come just before the engine starts: let it compute a while
+                wait_for_cpu(proc.pid, 1.5, deadline)
                 return found[0]
         time.sleep(0.3)
     raise AssertionError("no run started computing")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_cpu(pid: int, seconds: float, deadline: float) -> None:
+    """Wait until process `pid` has used `seconds` more CPU time: progress however loaded the
+    machine is (a fixed sleep let a busy machine interrupt a run before its first step)."""
+    start = cpu_seconds(pid)
+    while cpu_seconds(pid) - start < seconds and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 # ------------------------------------------------------------------------------ divergence
@@ -98,6 +112,7 @@ def diverging_sweep(tmp_path_factory: pytest.TempPathFactory):
     return proc, uri, tmp
 
 
+@pytest.mark.slow
 def test_divergence_fails_the_run_with_its_step_and_reason_on_both_engines(diverging_sweep):
     _, uri, _ = diverging_sweep
     client = MlflowClient(uri)
@@ -122,6 +137,7 @@ def test_divergence_fails_the_run_with_its_step_and_reason_on_both_engines(diver
     assert histories["1e+37", "torch"] == histories["1e+37", "fast"]
 
 
+@pytest.mark.slow
 def test_a_failed_sweep_ends_non_zero_with_one_line_per_failed_job(diverging_sweep):
     proc, _, _ = diverging_sweep
     assert proc.returncode == 1, proc.stderr
@@ -133,6 +149,7 @@ def test_a_failed_sweep_ends_non_zero_with_one_line_per_failed_job(diverging_swe
         assert line.startswith("  job ") and ": diverged: non-finite x or loss at step" in line
 
 
+@pytest.mark.slow
 def test_no_environment_variable_is_logged(diverging_sweep, tmp_path: Path):
     """Nothing of the environment reaches the store: not in params, tags, names or artifacts."""
     _, uri, _ = diverging_sweep
@@ -166,6 +183,7 @@ def artifact_text(client: MlflowClient, run_id: str, folder: Path) -> str:
 # ------------------------------------------------------------------------------ interruption
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_sweep_kills_the_run_and_the_parent_and_keeps_the_trajectory(
     tmp_path: Path,
 ) -> None:
@@ -197,6 +215,7 @@ def test_sigterm_during_a_sweep_kills_the_run_and_the_parent_and_keeps_the_traje
     assert_trajectory_logged(uri, children[0])
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_torch_run_kills_it_and_keeps_the_trajectory(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = start_main(
@@ -276,6 +295,7 @@ def test_an_unusable_store_fails_within_seconds_naming_the_uri(kind: str, reques
     assert "s3cret" not in message
 
 
+@pytest.mark.slow
 def test_a_stopped_server_fails_the_job_before_any_compute(
     stopped_server: str, tmp_path: Path
 ) -> None:
@@ -298,6 +318,7 @@ def test_a_stopped_server_fails_the_job_before_any_compute(
     assert "s3cret" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_an_absent_server_stops_a_sweep_before_its_parent_run(tmp_path: Path) -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     proc = run_main(
@@ -315,6 +336,7 @@ def test_an_absent_server_stops_a_sweep_before_its_parent_run(tmp_path: Path) ->
     assert "Launching" not in proc.stdout and "s3cret" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_a_store_error_while_logging_fails_the_job_loudly(tmp_path: Path) -> None:
     """The run is deleted from the store while the job computes: its logging cannot succeed."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -335,6 +357,7 @@ def test_a_store_error_while_logging_fails_the_job_loudly(tmp_path: Path) -> Non
     assert line.startswith(f"error: tracking.uri={uri}: store error: ") and run_id in line
 
 
+@pytest.mark.slow
 def test_artifacts_that_cannot_be_written_fail_the_run_in_one_line(tmp_path: Path) -> None:
     """`mlruns` is a file where the artifact folder must be: the run ends FAILED, one line."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -355,6 +378,7 @@ def test_artifacts_that_cannot_be_written_fail_the_run_in_one_line(tmp_path: Pat
     assert run.info.status == "FAILED" and "error" in run.data.tags
 
 
+@pytest.mark.slow
 def test_a_server_that_dies_mid_job_fails_it_within_the_budget_keeping_the_arrays(
     tmp_path: Path,
 ) -> None:
@@ -465,6 +489,7 @@ def test_same_config_and_seed_give_bit_identical_metrics(engine: str, store: str
     assert first["x"] != other["x"]  # and the seed matters
 
 
+@pytest.mark.slow
 def test_each_run_records_seed_torch_version_and_git_state(store: str) -> None:
     run_id = run_job(
         make_cfg("steps=50", "log.points=5", "seed=123", f"tracking.uri={store}")
@@ -486,6 +511,7 @@ def test_each_run_records_seed_torch_version_and_git_state(store: str) -> None:
 # ------------------------------------------------------------------------------ security
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["ui", "server"])
 def test_make_ui_and_server_bind_localhost_unless_told(target: str) -> None:
     """Only a HOST given on make's command line opens the UI or server beyond loopback: an
@@ -511,6 +537,7 @@ def test_make_ui_and_server_bind_localhost_unless_told(target: str) -> None:
     assert "--host 0.0.0.0" in dry_run("HOST=0.0.0.0", env_host="10.0.0.1")
 
 
+@pytest.mark.slow
 def test_credentials_from_the_environment_are_never_logged_or_printed(tmp_path: Path) -> None:
     """A real MLflow server, credentials through MLFLOW_TRACKING_USERNAME/PASSWORD (the way the
     refusal of a password in the URI points to): the sweep runs and the password appears in no
@@ -545,6 +572,7 @@ def files_holding(folder: Path, secret: str) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "uri, secrets",
     [
@@ -581,6 +609,7 @@ def test_a_password_in_the_tracking_uri_is_refused_and_written_nowhere(
     assert "Launching" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_redact_hides_every_password_form() -> None:
     assert (
         tracking.redact("http://alice:Pa55@wordLEAK@host:5000/x") == "http://alice:***@host:5000/x"

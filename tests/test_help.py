@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import run_main
 
 
+@pytest.mark.slow
 def test_help_says_what_the_project_does_its_groups_and_presets() -> None:
     out = run_main("--help").stdout
     assert out.startswith("Breaking Adam: one job = one optimizer")

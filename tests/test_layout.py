@@ -137,6 +137,7 @@ def test_no_module_over_400_lines() -> None:
     assert not long, long
 
 
+@pytest.mark.slow
 def test_importing_the_maths_loads_no_framework() -> None:
     """`src/__init__.py` registers nothing: the problems load neither Hydra nor OmegaConf."""
     probe = (

@@ -270,6 +270,7 @@ def test_values_out_of_range_give_the_one_line_error(case: tuple[str, str]) -> N
 # ------------------------------------------------------------------------------ processes
 
 
+@pytest.mark.slow
 @settings(max_examples=2, deadline=None)
 @given(OUT_OF_RANGE)
 def test_values_out_of_range_in_a_real_process_leave_no_run(case: tuple[str, str]) -> None:
@@ -295,6 +296,7 @@ def test_values_out_of_range_in_a_real_process_leave_no_run(case: tuple[str, str
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_cli_invalid_value_exits_2_with_one_line_and_no_run(store: str, tmp_path: Path) -> None:
     proc = run_main(
         "optim.lr=-1", *SMALL, f"tracking.uri={store}", f"hydra.run.dir={tmp_path}/out", check=False
@@ -316,6 +318,7 @@ def test_cli_invalid_value_exits_2_with_one_line_and_no_run(store: str, tmp_path
     assert runs_in(store) == []
 
 
+@pytest.mark.slow
 def test_multirun_with_an_invalid_job_runs_nothing(store: str, tmp_path: Path) -> None:
     """Every job is validated before any job computes: no parent run, no child run."""
     proc = run_main(
@@ -376,6 +379,7 @@ def test_bool_options_must_be_bools(value: str) -> None:
     assert message.startswith("optim.amsgrad=") and "must be true or false" in message, message
 
 
+@pytest.mark.slow
 def test_config_that_runs_code_runs_nothing_in_a_real_process(store: str, tmp_path: Path) -> None:
     """`shutil.copy` named inside an optimizer option is refused before anything runs: the copy
     is never made, no run exists, exit 2 with one line."""
@@ -441,6 +445,7 @@ def test_valid_edges_still_pass() -> None:
     validate(make_cfg("replicates=64", *SMALL))
 
 
+@pytest.mark.slow
 def test_refused_values_leave_no_run_in_a_real_process(store: str, tmp_path: Path) -> None:
     proc = run_main(
         "fn.C=1.1e299", *SMALL, f"tracking.uri={store}", f"hydra.run.dir={tmp_path}/o", check=False
@@ -450,6 +455,7 @@ def test_refused_values_leave_no_run_in_a_real_process(store: str, tmp_path: Pat
     assert runs_in(store) == []
 
 
+@pytest.mark.slow
 def test_an_unusable_sweep_folder_fails_before_the_parent_run(store: str) -> None:
     proc = run_main(
         "-m",

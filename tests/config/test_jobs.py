@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import run_main
 
 
+@pytest.mark.slow
 def test_each_job_of_a_sweep_is_launched_with_its_own_config(tmp_path: Path) -> None:
     uri, sweep = f"sqlite:///{tmp_path}/m.db", tmp_path / "m"
     args = ["-m", "optim=adam,amsgrad,yogi", "fn=online", "steps=3000", "log.figures=false"]

@@ -16,6 +16,9 @@ from tests.engines.test_fast import plain, supported_optims
 RATES = {"float32": ("1e37", "1e38"), "float64": ("1e305", "1e307")}
 
 
+pytestmark = pytest.mark.slow  # every optimizer × fn × dtype, compiled and run on both engines
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("fn", ["online", "stochastic", "noisy_quadratic"])
 @pytest.mark.parametrize("optim", supported_optims())

@@ -153,6 +153,7 @@ def test_every_fn_and_projection_option_runs_alike_on_both_engines(
     assert_equivalent(reference, fast, "float32")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", options("schedule"))
 @pytest.mark.parametrize("optim", supported_optims())
 def test_schedules_match_torch_lr_scheduler(optim: str, schedule: str) -> None:

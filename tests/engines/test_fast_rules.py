@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from src.engines.fast import numba_cache, rules
 
 RULES = [
@@ -103,6 +105,7 @@ def run_a(folder: Path, guard: bool) -> str:
     return out.stdout.strip()
 
 
+@pytest.mark.slow
 def test_the_cache_guard_recompiles_a_kernel_whose_callee_changed(tmp_path: Path) -> None:
     """numba alone keeps a cached kernel after an edit of a function it inlined (the first pair
     of runs shows it); the guard clears the cache when any listed source changed."""

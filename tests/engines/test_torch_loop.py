@@ -61,6 +61,7 @@ def test_float32_run_tracks_the_float64_recurrence(optim: str) -> None:
     np.testing.assert_allclose(result.x[:, 0], expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_papers_claim_adam_goes_to_plus_one_amsgrad_to_minus_one() -> None:
     """Online problem, lr 0.01, 100,000 steps on the real torch.optim.Adam (reference engine)."""
     finals = {}

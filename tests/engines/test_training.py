@@ -198,6 +198,7 @@ def test_a_diverged_task_job_ends_failed_with_its_step(store: str) -> None:
 # ------------------------------------------------------------------------------------ processes
 
 
+@pytest.mark.slow
 def test_a_missing_dataset_stops_the_process_with_one_line_and_no_run(tmp_path: Path) -> None:
     empty, db = tmp_path / "empty", tmp_path / "mlflow.db"
     empty.mkdir()
@@ -217,6 +218,7 @@ def test_a_missing_dataset_stops_the_process_with_one_line_and_no_run(tmp_path: 
     assert not db.exists()  # the store was never opened: no run
 
 
+@pytest.mark.slow
 def test_a_sweep_over_fn_with_a_task_is_refused_as_repeated_jobs(tmp_path: Path) -> None:
     db = tmp_path / "mlflow.db"
     proc = run_main(

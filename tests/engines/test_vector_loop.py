@@ -17,6 +17,7 @@ from src.problems.vector import VectorPeriodic
 from tests.conftest import run_main
 
 
+@pytest.mark.slow
 def test_ddim_job_logs_per_coordinate_metrics(store: str, tmp_path) -> None:
     run_main(
         "fn=periodic_nd",
@@ -43,6 +44,7 @@ def test_ddim_job_logs_per_coordinate_metrics(store: str, tmp_path) -> None:
     assert "x" not in metrics  # no ambiguous 'x' for a vector: x_0, x_1, x_norm
 
 
+@pytest.mark.slow
 def test_engine_fast_refuses_a_ddim_job_in_one_line(store: str, tmp_path) -> None:
     proc = run_main(
         "fn=quadratic_nd",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from src import PROJECT_ROOT
 
 PROBE = """
@@ -17,6 +19,7 @@ print("torch._dynamo" in sys.modules)
 """
 
 
+@pytest.mark.slow
 def test_building_optimizers_does_not_import_dynamo() -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
@@ -24,6 +27,7 @@ def test_building_optimizers_does_not_import_dynamo() -> None:
     assert out.stdout.strip() == "False", out.stderr
 
 
+@pytest.mark.slow
 def test_a_job_on_the_fast_engine_does_not_import_dynamo(tmp_path) -> None:
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "src.main", "steps=100", "log.points=2"]

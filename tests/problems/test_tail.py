@@ -4,6 +4,7 @@ on both engines; on a periodic problem they tell what one final x hides."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from src.problems.regret import tail_start
 from tests.engines.test_fast import assert_equivalent, both_engines
@@ -11,6 +12,7 @@ from tests.engines.test_fast import assert_equivalent, both_engines
 STEPS = 100_000
 
 
+@pytest.mark.slow
 def test_adabound_ends_at_minus_one_but_its_tail_is_not_there() -> None:
     """AdaBound with the authors' defaults (final_lr 0.1) on the online problem: x_{T+1} = −1
     (the last step closes a cycle of 101), yet over the last 10,000 steps x swings between −1 and
@@ -30,6 +32,7 @@ def test_adabound_ends_at_minus_one_but_its_tail_is_not_there() -> None:
     np.testing.assert_allclose(finals["tail_x_mean"], reference.x[tail].mean(), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_the_tail_is_every_step_not_the_log_grid() -> None:
     """With 10 logged points the tail metrics are still those of every step of the last 10%."""
     dense, _ = both_engines("optim=adabound", "fn=online", "steps=20000", "log.points=20000")

@@ -144,6 +144,7 @@ def test_box_separable_reuses_the_one_dimensional_closed_form() -> None:
 # ------------------------------------------------------------------------------ runs
 
 
+@pytest.mark.slow
 def test_identical_coordinates_equal_the_one_dimensional_run_bit_for_bit() -> None:
     """Adam is elementwise: each coordinate of VectorPeriodic(C_i, period_i) on the box is the 1-D
     Periodic(C_i, period_i) run, to the bit (the d-dim loop adds nothing of its own)."""

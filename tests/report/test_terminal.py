@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from src.report.terminal import COLUMNS, result_table
@@ -17,6 +18,7 @@ def test_the_table_aligns_its_columns() -> None:
     assert table[1].index("FINISHED") == table[0].index("status") and len(COLUMNS) == 5
 
 
+@pytest.mark.slow
 def test_a_run_ends_with_its_row_in_the_terminal_and_in_main_log(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_main(
@@ -37,6 +39,7 @@ def test_a_run_ends_with_its_row_in_the_terminal_and_in_main_log(tmp_path: Path)
     assert line in (tmp_path / "run" / "main.log").read_text()
 
 
+@pytest.mark.slow
 def test_a_sweep_shows_progress_then_every_job_from_the_store(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_main(

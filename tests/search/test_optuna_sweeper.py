@@ -91,6 +91,7 @@ def test_a_job_without_a_number_fails_its_trial(returned: object) -> None:
     assert objective_value(0.5) == 0.5
 
 
+@pytest.mark.slow
 def test_the_study_lives_beside_the_mlflow_store(tmp_path: Path) -> None:
     assert (
         storage_url("auto", f"sqlite:///{tmp_path}/mlflow.db") == f"sqlite:///{tmp_path}/optuna.db"

@@ -42,6 +42,7 @@ def test_the_gradient_scale_is_the_largest_slope_on_F() -> None:
     assert NoisyQuadratic(curvature=2, center=-0.5, noise=1).gradient_bound(-1, 1) == 2 * 9.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", [torch_loop.run, fast.run])
 def test_theorem1_scale_free_finals_on_both_engines(engine) -> None:
     """Theorem 1's problem (C = 3, period 3, β₁ = 0, β₂ = 1/(1+C²) = 0.1): Adam goes to +1 while

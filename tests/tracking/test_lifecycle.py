@@ -180,6 +180,7 @@ def test_runs_of_a_hard_killed_sweep_are_marked_killed_by_the_next_sweep(tmp_pat
     assert running == []
 
 
+@pytest.mark.slow
 def test_a_run_whose_owner_lives_is_not_reaped(tmp_path: Path) -> None:
     client, experiment = store.connect(f"sqlite:///{tmp_path}/mlflow.db", "owners")
     mine = store.start_run(client, experiment, "alive", {})  # owned by this test's process
@@ -245,6 +246,7 @@ def test_interrupting_a_parallel_sweep_kills_every_run_with_its_trajectory(
         assert "trajectory.npz" in names
 
 
+@pytest.mark.slow
 def test_the_report_reaps_runs_whose_owner_is_gone_and_calls_them_killed(tmp_path: Path) -> None:
     from src.report import sweep as report  # noqa: PLC0415
 

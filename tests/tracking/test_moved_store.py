@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from src import PROJECT_ROOT
@@ -47,6 +48,7 @@ def warnings(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(WARNING)]
 
 
+@pytest.mark.slow
 def test_a_copied_store_warns_that_its_artifacts_stay_in_the_old_folder(tmp_path: Path) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
     old.mkdir()

@@ -35,6 +35,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[MlflowClient, list,
     return client, children, parents[0]
 
 
+@pytest.mark.slow
 def test_one_finished_parent_with_four_finished_children(sweep) -> None:
     client, children, parent = sweep
     assert parent.info.status == "FINISHED"
@@ -48,6 +49,7 @@ def test_one_finished_parent_with_four_finished_children(sweep) -> None:
     }
 
 
+@pytest.mark.slow
 def test_children_carry_params_tags_and_final_metrics(sweep) -> None:
     _, children, _ = sweep
     for child in children:
@@ -65,6 +67,7 @@ def test_children_carry_params_tags_and_final_metrics(sweep) -> None:
         assert metrics["final_avg_regret"] == pytest.approx(metrics["final_regret"] / STEPS)
 
 
+@pytest.mark.slow
 def test_metric_histories_and_artifacts_agree(sweep, tmp_path: Path) -> None:
     client, children, _ = sweep
     for child in children:

@@ -111,6 +111,7 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
+@pytest.mark.slow
 def test_make_ui_url_opens_on_the_parent_and_its_named_children(ui, browser) -> None:
     url, _ = ui
     page = browser.new_page(viewport=VIEWPORT)
@@ -139,6 +140,7 @@ def scroll_until_visible(page, locator, tries: int = 30) -> None:
     locator.first.wait_for(timeout=WAIT_MS)
 
 
+@pytest.mark.slow
 def test_a_childs_page_shows_its_x_chart_and_trajectory_png(ui, browser) -> None:
     """From the runs table, as a user goes: unfold the parent, open a child, its metrics, its
     artifacts."""
