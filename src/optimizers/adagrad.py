@@ -1,4 +1,5 @@
-"""torch.optim.Adagrad (lr decay, weight decay, initial accumulator), default for-loop version.
+"""torch.optim.Adagrad (lr decay, weight decay, initial accumulator): the fast engine's rule, as
+its default for-loop implementation computes it, and the registration.
 
     g ← g + λ·x                                  grad.add(param, alpha=weight_decay)
     s ← s + g²                                   state_sum.addcmul_(grad, grad, value=1)

@@ -1,5 +1,6 @@
-"""torch.optim.Adam and AdamW (amsgrad, either weight decay) as torch's default for-loop
-implementation computes them; NAdam and RAdam (`nadam`, `radam`) reuse its constants and moments.
+"""torch.optim.Adam and AdamW (amsgrad, either weight decay): the fast engine's rule, as torch's
+default for-loop implementation computes them, and the registration of both classes. NAdam and
+RAdam (`nadam`, `radam`) reuse its constants and moments.
 
     g ← g + λ·x                                  grad.add(param, alpha=weight_decay)  (L2)
     x ← x·(1 − α_t·λ)                            param.mul_(1 − lr·weight_decay)  (AdamW)

@@ -4,7 +4,7 @@ torch.optim lacks, each in its family module), and the tensor helpers they share
 Each is elementwise (any parameter shape; here a 1-D parameter of shape [R], R replicates), keeps
 its state per parameter, counts t from 1, and reads `lr` from its param group at every step, so a
 `torch.optim.lr_scheduler` (the `schedule` group) applies to it as to any torch optimizer. The torch
-ops and their order are chosen so the fast engine (`src.engines.fast`) can reproduce them bit for
+ops and their order are chosen so the family's rule (the fast engine's) can reproduce them bit for
 bit; each docstring's pseudo-code gives the formula and, beside it, the torch op computing it.
 The float64 scalar rules (β₁ₜ, AdamX's ratio, AdaBound's step size and bounds, ADOPT's clip) are
 `src.optimizers.scalars`, compiled code the fast engine calls too.

@@ -1,4 +1,5 @@
-"""torch.optim.NAdam (momentum decay ψ, either weight decay), default for-loop implementation.
+"""torch.optim.NAdam (momentum decay ψ, either weight decay): the fast engine's rule, as its
+default for-loop implementation computes it, and the registration.
 
     μ_t = β₁(1 − ½·0.96^{tψ}),  Πμ_t = μ_1⋯μ_t      (Πμ a float32 tensor in torch, in any run)
     m, v as Adam (`adam.moments`)

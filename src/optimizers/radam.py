@@ -1,4 +1,5 @@
-"""torch.optim.RAdam (either weight decay), default for-loop implementation.
+"""torch.optim.RAdam (either weight decay): the fast engine's rule, as its default for-loop
+implementation computes it, and the registration.
 
     m, v as Adam (`adam.moments`);  ρ_∞ = 2/(1 − β₂) − 1,  ρ_t = ρ_∞ − 2tβ₂ᵗ/(1 − β₂ᵗ)
     ρ_t > 5:  x ← x − α_t·m/(1 − β₁ᵗ) · √(1 − β₂ᵗ)/(√v + ε) · r_t,

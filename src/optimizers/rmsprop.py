@@ -1,4 +1,5 @@
-"""torch.optim.RMSprop (momentum, centered, weight decay), default for-loop implementation.
+"""torch.optim.RMSprop (momentum, centered, weight decay): the fast engine's rule, as its default
+for-loop implementation computes it, and the registration.
 
     g ← g + λ·x                                  grad.add(param, alpha=weight_decay)
     s ← α·s + (1 − α)·g²                         square_avg.mul_(alpha).addcmul_(g, g, 1 − α)

@@ -1,4 +1,5 @@
-"""torch.optim.SGD (momentum, dampening, nesterov, weight decay), default for-loop implementation.
+"""torch.optim.SGD (momentum, dampening, nesterov, weight decay): the fast engine's rule, as its
+default for-loop implementation computes it, and the registration.
 
     g ← g + λ·x                                  grad.add(param, alpha=weight_decay)
     b ← g (t = 1), else μ·b + (1 − τ)·g          buf.mul_(momentum).add_(grad, alpha=1 − d)
