@@ -22,9 +22,18 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "problems": (*FRAMEWORKS, "src.engines", "src.tracking", "src.config", "src.job"),
     # the optimizers (classes, rules, registry) import no other package of src: all import them
     "optimizers": (
-        *FRAMEWORKS, "src.engines", "src.problems", "src.tracking", "src.job", "src.config",
-        "src.tasks", "src.report", "src.search", "src.cli", "src.main",
-    ),  # fmt: skip
+        *FRAMEWORKS,
+        "src.engines",
+        "src.problems",
+        "src.tracking",
+        "src.job",
+        "src.config",
+        "src.tasks",
+        "src.report",
+        "src.search",
+        "src.cli",
+        "src.main",
+    ),
     "tasks": (*FRAMEWORKS, "src.engines", "src.problems", "src.tracking", "src.job"),
     "tracking": (
         "torch",
