@@ -75,6 +75,7 @@ class AdaBound(Elementwise):
         p.sub_(step)
 
 
+# the fast engine's rule (`base` says what each part does)
 ADABOUND = 11
 EXP_AVG, EXP_AVG_SQ = 0, 1  # state
 K_BETA1, K_ONE_MINUS_BETA1, K_BETA2, K_ONE_MINUS_BETA2, K_EPS = range(5)

@@ -60,6 +60,7 @@ class AdamNC(Elementwise):
         adaptive_update(p, m, v.sqrt().add_(group["eps"]), group["lr"], wide)
 
 
+# the fast engine's rule (`base` says what each part does)
 ADAMNC = 8
 EXP_AVG, EXP_AVG_SQ = 0, 1  # state
 K_EPS = 0

@@ -72,6 +72,7 @@ class ADOPT(Elementwise):
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
 
 
+# the fast engine's rule (`base` says what each part does)
 ADOPT_CODE = 12  # (ADOPT is the class)
 EXP_AVG, EXP_AVG_SQ = 0, 1  # state
 K_WEIGHT, K_ONE_MINUS_WEIGHT, K_BETA2, K_ONE_MINUS_BETA2, K_EPS = range(5)

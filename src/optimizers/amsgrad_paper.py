@@ -98,6 +98,7 @@ class AdamX(AMSGradPaper):
         v_hat.mul_(adamx_ratio(group["betas"][0], group["beta1_decay"], t))
 
 
+# the fast engine's rule (`base` says what each part does)
 AMSGRAD_PAPER, ADAMX = 7, 9
 EXP_AVG, EXP_AVG_SQ, MAX_EXP_AVG_SQ = 0, 1, 2  # state
 K_BETA2, K_ONE_MINUS_BETA2, K_EPS = 0, 1, 2

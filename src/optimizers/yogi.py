@@ -74,6 +74,7 @@ class Yogi(Elementwise):
         p.addcdiv_(m, safe(v.sqrt().add_(group["eps"])), value=-group["lr"])
 
 
+# the fast engine's rule (`base` says what each part does)
 YOGI = 10
 EXP_AVG, EXP_AVG_SQ = 0, 1  # state
 K_WEIGHT, K_ONE_MINUS_WEIGHT, K_VALUE, K_EPS = range(4)  # 1 − β₁ and 1 − it, −(1 − β₂), eps

@@ -56,6 +56,12 @@ def test_the_kernel_reads_every_constant_and_step_scalar_a_rule_may_set() -> Non
                 assert index < PER_STEP, f"{family.__name__}.{name}"
 
 
+def test_the_cache_guard_watches_every_family_module() -> None:
+    """The kernel inlines each family's rule: an edit of any family module must clear the cache."""
+    watched = set(numba_cache.source_files())
+    assert all(Path(family.__file__) in watched for family in FAMILIES)
+
+
 MODULE_A = """
 import numba
 import b
