@@ -169,8 +169,6 @@ def _optim(tree: dict) -> Iterator[str]:
 def _build_optimizer(node: dict, target: type) -> None:
     import torch  # noqa: PLC0415
 
-    import src.optimizers  # noqa: F401, PLC0415  (building it then skips torch._dynamo's import)
-
     kwargs = {
         k: (tuple(v) if isinstance(v, list) else v)
         for k, v in node.items()

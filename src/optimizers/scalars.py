@@ -1,7 +1,7 @@
 """The scalar rules an optimizer computes per step in float64 (β₁ₜ, AdamX's ratio, AdaBound's step
-size and bounds, ADOPT's clip), written once: numba-compiled, so the torch.optim classes of
-`src.optimizers.paper` call them from Python and the fast engine (`src.engines.fast`) calls the
-same compiled code in its kernel.
+size and bounds, ADOPT's clip), written once: numba-compiled, so a family's torch class calls
+them from Python and its rule (`prepare`, compiled in the fast engine's kernel) calls the same
+compiled code.
 
 Powers are the C library's pow() — what Python's `**` on floats calls — with two exact shortcuts
 (`power`): x⁰ = 1, 1ʸ = 1, and 0 once the power is below 1e−18, where every rule here takes

@@ -18,6 +18,8 @@ import math
 import torch
 from torch import Tensor
 
+from src.optimizers import SECOND_MOMENTS, second_moment_name  # the registry's, read by name
+
 
 class Projection:
     """Base class: projects x in place; `bounds` is the feasible interval (−inf, inf if none)."""
@@ -76,42 +78,14 @@ class Unconstrained(Projection):
         return None
 
 
-SECOND_MOMENTS = {  # optimizer class -> the state holding the diagonal V̂ its step divides by
-    "torch.optim.adam.Adam": "exp_avg_sq",  # amsgrad=True: max_exp_avg_sq (second_moment_name)
-    "torch.optim.adamw.AdamW": "exp_avg_sq",  # likewise
-    "torch.optim.nadam.NAdam": "exp_avg_sq",
-    "torch.optim.rmsprop.RMSprop": "square_avg",  # centered=False only
-    "torch.optim.adagrad.Adagrad": "sum",
-    "src.optimizers.paper.AMSGradPaper": "max_exp_avg_sq",
-    "src.optimizers.paper.AdamX": "max_exp_avg_sq",
-    "src.optimizers.paper.AdamNC": "exp_avg_sq",
-    "src.optimizers.paper.Yogi": "exp_avg_sq",
-}
-
-
-def second_moment_name(optimizer: object) -> str | None:
-    """The state key of the diagonal V̂ whose root the optimizer's step divides by, or None if
-    it has none (SGD) or its step does not divide by exactly that (RAdam before rectification,
-    centered RMSprop, AdaBound's clipped step, ADOPT's previous v, Adamax's ∞-norm). The class
-    must be one of SECOND_MOMENTS exactly (a subclass may change the step)."""
-    kind = type(optimizer)
-    name = SECOND_MOMENTS.get(f"{kind.__module__}.{kind.__name__}")
-    group = optimizer.param_groups[0]  # type: ignore[attr-defined]
-    if name == "exp_avg_sq" and group.get("amsgrad"):
-        return "max_exp_avg_sq"
-    if name == "square_avg" and group.get("centered"):
-        return None
-    return name
-
-
 class BallWeighted(Ball):
     """F = {x : ‖x‖ ≤ radius} with the paper's weighted projection (Reddi et al. 2018, §2):
 
         Π_{F,√V̂}(y) = argmin_{x∈F} ‖V̂^{1/4}(x − y)‖,
 
     V̂ the diagonal second moment the optimizer's step divides by, read by name from its state
-    after each step (`second_moment_name`: Adam's v, AMSGrad's v̂ = max v, NAdam's v, RMSprop's
-    square average, Adagrad's sum, and the paper's AMSGrad, AdamNC, AdamX, Yogi). With
+    after each step (`second_moment_name`: each optimizer's family module in `src.optimizers`
+    names it, e.g. Adam's v, AMSGrad's v̂ = max v, Adagrad's sum). With
     w = √V̂, the KKT conditions of min Σ w_i (x_i − y_i)² s.t. ‖x‖² ≤ r² give
 
         x_i = y_i·w_i/(w_i + λ),  λ ≥ 0 the root of ‖x(λ)‖ = r  (λ = 0, x = y if ‖y‖ ≤ r),

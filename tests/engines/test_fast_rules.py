@@ -1,82 +1,66 @@
-"""The fast engine's rules (`src.engines.fast.rules`): one module per optimizer family, each with
-its named parts, codes that never collide, every supported class mapped to a rule; and the numba
-cache guard that keeps a compiled kernel true to the sources it inlined."""
+"""The optimizers' rules (`src.optimizers`, one module per family) as the fast engine reads them:
+each family module with its named parts, codes that never collide, every registered class mapped to
+a rule; and the numba cache guard that keeps a compiled kernel true to the sources it inlined."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-from src.engines.fast import numba_cache, rules
-
-RULES = [
-    importlib.import_module(f"{rules.__name__}.{info.name}")
-    for info in pkgutil.iter_modules(rules.__path__)
-    if info.name != "base"
-]
+from src.engines.fast import dispatch, loop, numba_cache
+from src.optimizers import FAMILIES, OPTIMIZERS, RULES
+from src.optimizers.base import CONSTS, PER_STEP, SLOTS, Variant
 
 
-def codes(module: object) -> dict[str, int]:
-    """The kernel codes a rule module declares: its upper-case names without a K_/P_ prefix that
-    are ints and name an optimizer (the state slot names are torch's, in lower-case in STATE)."""
-    return {
-        name: value
-        for name, value in vars(module).items()
-        if name.isupper() and isinstance(value, int) and name in CODE_NAMES
-    }
+def test_each_family_module_has_its_parts_and_its_own_codes() -> None:
+    for family in FAMILIES:
+        for part in ("CODES", "OPTIMIZERS", "variant", "prepare", "before_root", "after_root"):
+            assert hasattr(family, part), f"{family.__name__} has no {part}"
+        assert family.__doc__ and "hyper:" in family.__doc__, family.__name__
+        assert all(RULES[code] is family for code in family.CODES), family.__name__
+    codes = [code for family in FAMILIES for code in family.CODES]  # the registry's list
+    assert sorted(codes) == list(range(len(codes)))  # no two share one, none left out
 
 
-CODE_NAMES = {
-    "ADAM", "AMSGRAD", "NADAM", "RADAM", "SGD", "ADAGRAD", "RMSPROP", "AMSGRAD_PAPER", "ADAMX",
-    "ADAMNC", "YOGI", "ADABOUND", "ADOPT",
-}  # fmt: skip
+def test_every_registered_class_builds_a_variant_of_its_familys_code() -> None:
+    for family in FAMILIES:
+        for entry in family.OPTIMIZERS:
+            built = dispatch.variant(entry.cls([torch.zeros(2, requires_grad=True)]))
+            assert isinstance(built, Variant), (entry.cls, built)
+            assert built.code in family.CODES and 0 < built.slots <= SLOTS
+            assert OPTIMIZERS[entry.cls] is entry
 
 
-def test_each_rule_module_has_its_parts_and_its_own_codes() -> None:
-    seen: dict[int, str] = {}
-    for module in RULES:
-        for part in ("variant", "prepare", "before_root", "after_root"):
-            assert hasattr(module, part), f"{module.__name__} has no {part}"
-        assert module.__doc__ and "hyper:" in module.__doc__, module.__name__
-        for name, code in codes(module).items():
-            assert code not in seen or seen[code] == name, f"code {code}: {seen[code]} and {name}"
-            seen[code] = name
-    assert sorted(seen) == list(range(len(CODE_NAMES)))
-
-
-def test_every_supported_class_builds_a_variant_of_a_known_code() -> None:
-    import torch  # noqa: PLC0415
-
-    known = {code for module in RULES for code in codes(module).values()}
-    for cls in rules.VARIANTS:
-        built = rules.variant(cls([torch.zeros(2, requires_grad=True)]))
-        assert isinstance(built, rules.Variant), (cls, built)
-        assert built.code in known and 0 < built.slots <= rules.SLOTS
+def test_an_unregistered_class_is_declined_by_name() -> None:
+    why = dispatch.variant(torch.optim.Adamax([torch.zeros(2, requires_grad=True)]))
+    assert isinstance(why, str) and "torch.optim.adamax.Adamax is not implemented" in why
 
 
 def test_the_kernel_reads_every_constant_and_step_scalar_a_rule_may_set() -> None:
     """loop._values and loop._row spell out the slots they copy into registers: a rule's K_*/P_*
     index past them would read nothing (or garbage) in the compiled kernel."""
-    import numpy as np  # noqa: PLC0415
-
-    from src.engines.fast import loop  # noqa: PLC0415
-
-    constants = np.arange(rules.CONSTS, dtype=np.float64)
-    per_step = np.arange(3 * rules.PER_STEP, dtype=np.float64).reshape(3, rules.PER_STEP)
+    constants = np.arange(CONSTS, dtype=np.float64)
+    per_step = np.arange(3 * PER_STEP, dtype=np.float64).reshape(3, PER_STEP)
     assert loop._values.py_func(constants) == tuple(constants)
     assert loop._row.py_func(per_step, 2) == tuple(per_step[2])
-    for module in RULES:
-        for name, index in vars(module).items():
+    for family in FAMILIES:
+        for name, index in vars(family).items():
             if name.startswith("K_") and isinstance(index, int):
-                assert index < rules.CONSTS, f"{module.__name__}.{name}"
+                assert index < CONSTS, f"{family.__name__}.{name}"
             if name.startswith("P_") and isinstance(index, int):
-                assert index < rules.PER_STEP, f"{module.__name__}.{name}"
+                assert index < PER_STEP, f"{family.__name__}.{name}"
+
+
+def test_the_cache_guard_watches_every_family_module() -> None:
+    """The kernel inlines each family's rule: an edit of any family module must clear the cache."""
+    watched = set(numba_cache.source_files())
+    assert all(Path(family.__file__) in watched for family in FAMILIES)
 
 
 MODULE_A = """

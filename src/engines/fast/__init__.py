@@ -7,28 +7,31 @@ to float32 exactly as torch's CPU kernels do (hyper-parameters cast to float32 w
 them, bias corrections computed in float64 as torch computes them in Python, with the C library's
 pow() as Python's ** calls it). Regret sums are float64.
 
-- `rules/`: one module per optimizer family — its slots by name, its constants, its step
-  (supported: torch.optim's Adam (amsgrad, either weight decay), AdamW, SGD, Adagrad, RMSprop,
-  NAdam and RAdam in their default for-loop implementation, and every optimizer of
-  `src.optimizers`; maximize, capturable, differentiable, foreach and fused ask for the torch
-  engine);
-- `numerics.py`: torch's arithmetic (fma, lerp, casts, its sqrt kernel);
+- `dispatch.py`: an optimizer to its rule — the `Variant` read from a torch optimizer, and the
+  kernel's calls of the rule's functions, generated from the registry of `src.optimizers` (each
+  family module there holds its rule: slots by name, constants, the step). Supported: torch.optim's
+  Adam (amsgrad, either weight decay), AdamW, SGD, Adagrad, RMSprop, NAdam and RAdam in their
+  default for-loop implementation, and every optimizer written in `src.optimizers`; maximize,
+  capturable, differentiable, foreach and fused ask for the torch engine;
+- `roots.py`: torch's own sqrt kernel, called on a whole step's radicands;
 - `loop.py`: the time loop and the result.
 
 Owns: running a `RunSpec` compiled. Imports: numba, numpy, torch, `src.problems`,
 `src.optimizers`, the torch engine (its spec and fallback); never hydra, omegaconf or mlflow.
 
-The compiled kernels are cached on disk (numba `cache=True`), so only the first run on a machine
-compiles. numba checks a cached function against its own file only, not the files of the
-functions it calls: `numba_cache.py` clears this package's cache when any of its sources changed.
+The compiled kernels are cached on disk (numba `cache=True`), one per optimizer code and dtype,
+so only the first run of an optimizer on a machine compiles. numba checks a cached function
+against its own file only, not the files of the functions it inlined: `numba_cache.py` clears the
+cache when any of its sources (this package, `src/optimizers/`) changed.
 """
 
 from src.engines.fast import numba_cache
 
 numba_cache.clear_if_stale()
 
+from src.engines.fast.dispatch import variant  # noqa: E402
 from src.engines.fast.loop import FALLBACK, run, run_fast, unsupported  # noqa: E402
-from src.engines.fast.rules import VARIANTS, Variant, variant  # noqa: E402
+from src.optimizers.base import Variant  # noqa: E402
 from src.problems.functions import CHUNK  # noqa: E402
 
-__all__ = ["CHUNK", "FALLBACK", "VARIANTS", "Variant", "run", "run_fast", "unsupported", "variant"]
+__all__ = ["CHUNK", "FALLBACK", "Variant", "run", "run_fast", "unsupported", "variant"]

@@ -3,7 +3,8 @@ replicate (`_run_chunk`), the result out with the reference engine's layout.
 
 It consumes the same coefficient chunks from the same generators as the reference engine
 (`src.engines.torch_loop`) and does the same arithmetic as the torch.optim implementation it
-stands for (`rules`), in the run's dtype; regret sums are float64.
+stands for (its rule in `src.optimizers`, called through `dispatch`), in the run's dtype; regret
+sums are float64.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import torch
 from numba import types
 
 from src.engines import reference, vector_loop
-from src.engines.fast import rules
-from src.engines.fast.numerics import cast, same_bits, sqrt_all, torch_sqrt
-from src.engines.fast.rules import CONSTS, PER_STEP, SLOTS, WIDE_MOMENT, Variant, variant
+from src.engines.fast import dispatch
+from src.engines.fast.dispatch import variant
+from src.engines.fast.roots import same_bits, sqrt_all, torch_sqrt
 from src.engines.spec import OptimizerFactory, RunSpec
+from src.optimizers.base import CONSTS, PER_STEP, SLOTS, Variant
+from src.optimizers.numerics import cast
 from src.problems.functions import CHUNK, RandomStreams
 from src.problems.regret import (
     DIVERGED,
@@ -73,7 +76,7 @@ def run(
     if isinstance(found, str):
         raise ValueError(f"engine=fast: {found}")
     result = run_fast(spec, found, progress)
-    if UNDERFLOW in result.info and found.code in WIDE_MOMENT:  # not a true divergence
+    if UNDERFLOW in result.info and found.wide:  # not a true divergence
         result = reference.run(spec, make_optimizer, schedule, progress)
         result.info.update(engine="torch", fallback=FALLBACK)
     return result
@@ -114,7 +117,9 @@ def run_fast(
             coeffs = spec.fn.coefficients(start, n, streams)
             a = np.ascontiguousarray(coeffs.a.numpy())
             b = _NO_B if coeffs.b is None else np.ascontiguousarray(coeffs.b.numpy())
-            rules.prepare(opt.code, opt.hyper, opt.schedule, start, n, consts, per_step)
+            _specialized(
+                dispatch.prepare, opt.code, opt.hyper, opt.schedule, start, n, consts, per_step
+            )
             before = (x.copy(), state.copy(), sums.copy(), tail.copy(), pos)
             problem = (a, b, coeffs.b is not None, spec.projection.kind, low, high)
             book = (cmp_low, cmp_high, sums, grid)
@@ -123,8 +128,8 @@ def run_fast(
                                     *problem, *book, pos, out_x, out_regret, sqrt, *buffers,
                                     tail_from, tail)
             if ran < n:  # replicates ran on past the first non-finite step: redo up to it
-                # a NaN x over a zero radicand: `rules.base.adaptive_step`'s underflow, not a
-                # divergence (the buffers still hold the failed step)
+                # a NaN x over a zero radicand: the underflow of `adaptive_step` (in
+                # src.optimizers.base), not a divergence (the buffers still hold the failed step)
                 underflow = bool(np.any(~np.isfinite(x) & (radicands == 0)))
                 x[:], state[:], sums[:], tail[:], pos = before
                 if ran:
@@ -233,7 +238,7 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 sums[1, r] += ai
                 grads[r] = cast(x, ai)
         for r in range(R):
-            radicands[r] = rules.before_root(code, kk, pp, state, r, x[r], grads[r])
+            radicands[r] = dispatch.before_root(code, kk, pp, state, r, x[r], grads[r])
         taken = False
         for r in range(R):
             if radicands[r] >= 0:
@@ -248,13 +253,13 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
         bad = 0
         if project == 1:
             for r in range(R):
-                xr = rules.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
+                xr = dispatch.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
                 xr = min(max(xr, lo), hi)
                 x[r] = xr
                 bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
         else:
             for r in range(R):
-                xr = rules.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
+                xr = dispatch.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
                 x[r] = xr
                 bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
         if bad:

@@ -1,10 +1,10 @@
 """The fast engine's numba cache kept true to its sources.
 
 numba decides whether a cached function is stale by its own file's time stamp and size, not by
-the files of the functions it calls: after an edit of `rules/adam.py`, the loop's cached kernel
-(which inlined Adam's step) would still load. So the cache files of this package (and of the
-compiled scalar rules it calls) are removed when a digest of all those sources differs from the
-one recorded beside them.
+the files of the functions it calls: after an edit of `src/optimizers/adam.py`, the loop's cached
+kernel (which inlined Adam's step) would still load. So the cache files of this package and of
+`src/optimizers/` (the rules, their numerics and scalar rules) are removed when a digest of all
+those sources differs from the one recorded beside them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent
 SOURCES = (
     PACKAGE,
-    PACKAGE.parents[1] / "optimizers" / "scalars.py",
+    PACKAGE.parents[1] / "optimizers",
     PACKAGE.parents[1] / "problems" / "regret.py",
 )
 STAMP = PACKAGE / "__pycache__" / "numba-sources.sha256"

@@ -1,4 +1,5 @@
-"""torch.optim.NAdam (momentum decay ψ, either weight decay), default for-loop implementation.
+"""torch.optim.NAdam (momentum decay ψ, either weight decay): the fast engine's rule, as its
+default for-loop implementation computes it, and the registration.
 
     μ_t = β₁(1 − ½·0.96^{tψ}),  Πμ_t = μ_1⋯μ_t      (Πμ a float32 tensor in torch, in any run)
     m, v as Adam (`adam.moments`)
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import torch
 
-from src.engines.fast.numerics import fma, rate
-from src.engines.fast.rules import adam
-from src.engines.fast.rules.adam import EXP_AVG, EXP_AVG_SQ, K_DECOUPLED, K_EPS, K_L2, P_DECAY
-from src.engines.fast.rules.base import Variant, hyper, torch_only
+from src.optimizers import adam
+from src.optimizers.adam import EXP_AVG, EXP_AVG_SQ, K_DECOUPLED, K_EPS, K_L2, P_DECAY
+from src.optimizers.base import Registration, Variant, hyper, torch_only
+from src.optimizers.numerics import fma, rate
 from src.optimizers.scalars import c_pow, power
 
 NADAM = 5
@@ -37,7 +39,7 @@ def variant(kw: dict) -> Variant | str:
     return why or Variant(NADAM, values, 2)
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
 def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
     adam.constants(hyper, k)
     if start == 1:
@@ -58,14 +60,14 @@ def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
     k[K_MU_PRODUCT] = mu_product
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def before_root(k, p, state, r, x, g):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def before_root(code, k, p, state, r, x, g):  # noqa: PLR0917
     adam.moments(k, state, r, x, g)
     return state[EXP_AVG_SQ, r] / p[P_BIAS2]  # exp_avg_sq.div(bias_correction2).sqrt()
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def after_root(k, p, state, r, x, g, root):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def after_root(code, k, p, state, r, x, g, root):  # noqa: PLR0917
     if k[K_L2] != 0:
         g = fma(k[K_L2], x, g)
     if k[K_DECOUPLED] != 0:
@@ -73,3 +75,7 @@ def after_root(k, p, state, r, x, g, root):  # noqa: PLR0917
     denom = root + k[K_EPS]
     x = x + p[P_GRAD_STEP] * g / denom  # param.addcdiv_(grad, denom, value=−lr(1−μ)/(1−Πμ))
     return x + p[P_AVG_STEP] * state[EXP_AVG, r] / denom  # addcdiv_(exp_avg, denom, …)
+
+
+CODES = (NADAM,)
+OPTIMIZERS = (Registration(torch.optim.NAdam, variant, second_moment="exp_avg_sq"),)

@@ -1,4 +1,5 @@
-"""torch.optim.RAdam (either weight decay), default for-loop implementation.
+"""torch.optim.RAdam (either weight decay): the fast engine's rule, as its default for-loop
+implementation computes it, and the registration.
 
     m, v as Adam (`adam.moments`);  ρ_∞ = 2/(1 − β₂) − 1,  ρ_t = ρ_∞ − 2tβ₂ᵗ/(1 − β₂ᵗ)
     ρ_t > 5:  x ← x − α_t·m/(1 − β₁ᵗ) · √(1 − β₂ᵗ)/(√v + ε) · r_t,
@@ -11,11 +12,12 @@ hyper: lr, β₁, β₂, eps, weight decay, decoupled.
 from __future__ import annotations
 
 import numba
+import torch
 
-from src.engines.fast.numerics import cast, rate
-from src.engines.fast.rules import adam
-from src.engines.fast.rules.adam import EXP_AVG, EXP_AVG_SQ, K_DECOUPLED, K_EPS, P_DECAY
-from src.engines.fast.rules.base import Variant, hyper, torch_only
+from src.optimizers import adam
+from src.optimizers.adam import EXP_AVG, EXP_AVG_SQ, K_DECOUPLED, K_EPS, P_DECAY
+from src.optimizers.base import Registration, Variant, hyper, torch_only
+from src.optimizers.numerics import cast, rate
 from src.optimizers.scalars import c_pow, pow_py, power
 
 RADAM = 6
@@ -35,7 +37,7 @@ def variant(kw: dict) -> Variant | str:
     return why or Variant(RADAM, values, 2)
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
 def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
     adam.constants(hyper, k)
     lr, beta1, beta2, wd = hyper[0], hyper[1], hyper[2], hyper[4]
@@ -58,19 +60,24 @@ def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
             )
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def before_root(k, p, state, r, x, g):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def before_root(code, k, p, state, r, x, g):  # noqa: PLR0917
     adam.moments(k, state, r, x, g)
     if p[P_RECTIFIED] == 0:
         return -1.0  # not rectified yet: no root
     return state[EXP_AVG_SQ, r]
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def after_root(k, p, state, r, x, g, root):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def after_root(code, k, p, state, r, x, g, root):  # noqa: PLR0917
     if k[K_DECOUPLED] != 0:
         x = x * p[P_DECAY]
     update = state[EXP_AVG, r] / p[P_BIAS1] * p[P_RATE]  # exp_avg / bias_correction1 * lr
     if p[P_RECTIFIED] != 0:  # * (√bias_correction2 / (√v + eps)) * rect; a/tensor: reciprocal()·a
         update = update * (cast(k, 1.0) / (root + k[K_EPS]) * p[P_BIAS2_SQRT]) * p[P_RECT]
     return x - update  # param.add_(update, alpha=−1)
+
+
+CODES = (RADAM,)
+# no second moment: before rectification its step divides by nothing
+OPTIMIZERS = (Registration(torch.optim.RAdam, variant),)

@@ -1,4 +1,5 @@
-"""torch.optim.SGD (momentum, dampening, nesterov, weight decay), default for-loop implementation.
+"""torch.optim.SGD (momentum, dampening, nesterov, weight decay): the fast engine's rule, as its
+default for-loop implementation computes it, and the registration.
 
     g ← g + λ·x                                  grad.add(param, alpha=weight_decay)
     b ← g (t = 1), else μ·b + (1 − τ)·g          buf.mul_(momentum).add_(grad, alpha=1 − d)
@@ -11,9 +12,10 @@ hyper: lr, momentum, dampening, weight decay, nesterov. No square root.
 from __future__ import annotations
 
 import numba
+import torch
 
-from src.engines.fast.numerics import fma, rate
-from src.engines.fast.rules.base import Variant, hyper, torch_only
+from src.optimizers.base import Registration, Variant, hyper, torch_only
+from src.optimizers.numerics import fma, rate
 
 SGD = 2
 MOMENTUM_BUFFER = 0  # state
@@ -30,7 +32,7 @@ def variant(kw: dict) -> Variant | str:
     return why or Variant(SGD, values, 1)
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
 def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
     k[K_MOMENTUM] = hyper[1]
     k[K_ONE_MINUS_DAMPENING] = 1.0 - hyper[2]
@@ -43,13 +45,13 @@ def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
         p[i, P_FIRST] = 1.0 if t == 1 else 0.0
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def before_root(k, p, state, r, x, g):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def before_root(code, k, p, state, r, x, g):  # noqa: PLR0917
     return -1.0
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def after_root(k, p, state, r, x, g, root):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def after_root(code, k, p, state, r, x, g, root):  # noqa: PLR0917
     if k[K_L2] != 0:
         g = fma(k[K_L2], x, g)
     if k[K_BUFFER] != 0:
@@ -58,3 +60,7 @@ def after_root(k, p, state, r, x, g, root):  # noqa: PLR0917
         state[MOMENTUM_BUFFER, r] = buffer
         g = fma(k[K_MOMENTUM], buffer, g) if k[K_NESTEROV] != 0 else buffer
     return fma(p[P_STEP], g, x)
+
+
+CODES = (SGD,)
+OPTIMIZERS = (Registration(torch.optim.SGD, variant),)  # no second moment

@@ -1,4 +1,5 @@
-"""torch.optim.RMSprop (momentum, centered, weight decay), default for-loop implementation.
+"""torch.optim.RMSprop (momentum, centered, weight decay): the fast engine's rule, as its default
+for-loop implementation computes it, and the registration.
 
     g ← g + λ·x                                  grad.add(param, alpha=weight_decay)
     s ← α·s + (1 − α)·g²                         square_avg.mul_(alpha).addcmul_(g, g, 1 − α)
@@ -12,9 +13,10 @@ hyper: lr, alpha, eps, weight decay, momentum, centered.
 from __future__ import annotations
 
 import numba
+import torch
 
-from src.engines.fast.numerics import fma, lerp, lerp_weight, rate
-from src.engines.fast.rules.base import Variant, hyper, torch_only
+from src.optimizers.base import Registration, Variant, hyper, torch_only
+from src.optimizers.numerics import fma, lerp, lerp_weight, rate
 
 RMSPROP = 4
 SQUARE_AVG, GRAD_AVG, MOMENTUM_BUFFER = 0, 1, 2  # state
@@ -32,7 +34,7 @@ def variant(kw: dict) -> Variant | str:
     return why or Variant(RMSPROP, values, 3)
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
 def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
     k[K_ALPHA] = hyper[1]
     lerp_weight(k, K_WEIGHT, 1.0 - hyper[1])
@@ -45,8 +47,8 @@ def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
         p[i, P_STEP] = -rate(hyper[0], schedule, start + i)
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def before_root(k, p, state, r, x, g):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def before_root(code, k, p, state, r, x, g):  # noqa: PLR0917
     if k[K_L2] != 0:
         g = fma(k[K_L2], x, g)
     state[SQUARE_AVG, r] = fma(k[K_WEIGHT] * g, g, state[SQUARE_AVG, r] * k[K_ALPHA])
@@ -56,8 +58,8 @@ def before_root(k, p, state, r, x, g):  # noqa: PLR0917
     return state[SQUARE_AVG, r]
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def after_root(k, p, state, r, x, g, root):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def after_root(code, k, p, state, r, x, g, root):  # noqa: PLR0917
     if k[K_L2] != 0:
         g = fma(k[K_L2], x, g)
     avg = root + k[K_EPS]
@@ -65,3 +67,13 @@ def after_root(k, p, state, r, x, g, root):  # noqa: PLR0917
         state[MOMENTUM_BUFFER, r] = state[MOMENTUM_BUFFER, r] * k[K_MOMENTUM] + g / avg
         return fma(p[P_STEP], state[MOMENTUM_BUFFER, r], x)
     return x + p[P_STEP] * g / avg
+
+
+def second_moment(group: dict) -> str | None:
+    """The square average, whose root the step divides by; none when centered (it divides by
+    √(s − ḡ²))."""
+    return None if group.get("centered") else "square_avg"
+
+
+CODES = (RMSPROP,)
+OPTIMIZERS = (Registration(torch.optim.RMSprop, variant, second_moment),)

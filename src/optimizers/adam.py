@@ -1,5 +1,6 @@
-"""torch.optim.Adam and AdamW (amsgrad, either weight decay) as torch's default for-loop
-implementation computes them; NAdam and RAdam (`nadam`, `radam`) reuse its constants and moments.
+"""torch.optim.Adam and AdamW (amsgrad, either weight decay): the fast engine's rule, as torch's
+default for-loop implementation computes them, and the registration of both classes. NAdam and
+RAdam (`nadam`, `radam`) reuse its constants and moments.
 
     g ← g + λ·x                                  grad.add(param, alpha=weight_decay)  (L2)
     x ← x·(1 − α_t·λ)                            param.mul_(1 − lr·weight_decay)  (AdamW)
@@ -13,10 +14,13 @@ hyper: lr, β₁, β₂, eps, weight decay, decoupled.
 
 from __future__ import annotations
 
-import numba
+import functools
 
-from src.engines.fast.numerics import fma, lerp, lerp_weight, rate
-from src.engines.fast.rules.base import Variant, hyper, torch_only
+import numba
+import torch
+
+from src.optimizers.base import Registration, Variant, hyper, torch_only
+from src.optimizers.numerics import fma, lerp, lerp_weight, rate
 from src.optimizers.scalars import pow_py, power
 
 ADAM, AMSGRAD = 0, 1
@@ -38,7 +42,7 @@ def variant(kw: dict, decoupled: bool = False) -> Variant | str:
     return Variant(AMSGRAD if amsgrad else ADAM, values, 3 if amsgrad else 2)
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
 def constants(hyper, k):
     """k's shared slots from hyper = lr, β₁, β₂, eps, weight decay, …, decoupled (last)."""
     beta1, beta2, wd = hyper[1], hyper[2], hyper[4]
@@ -51,7 +55,7 @@ def constants(hyper, k):
     k[K_DECOUPLED] = 1.0 if decoupled and wd != 0 else 0.0  # param.mul_(1 − lr·weight_decay)
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
 def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
     constants(hyper, k)
     lr, beta1, beta2, wd = hyper[0], hyper[1], hyper[2], hyper[4]
@@ -63,7 +67,7 @@ def prepare(hyper, schedule, start, n, k, p):  # noqa: PLR0917
         p[i, P_STEP] = -(rate_t / (1.0 - power(beta1, t)))  # −lr/bias_correction1
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
 def moments(k, state, r, x, g):
     """m and v of Adam, NAdam and RAdam (with the L2 term): v·β₂, then fma((1−β₂)·g, g, ·)."""
     if k[K_L2] != 0:
@@ -72,7 +76,7 @@ def moments(k, state, r, x, g):
     state[EXP_AVG_SQ, r] = fma(k[K_ONE_MINUS_BETA2] * g, g, state[EXP_AVG_SQ, r] * k[K_BETA2])
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
 def before_root(code, k, p, state, r, x, g):  # noqa: PLR0917
     moments(k, state, r, x, g)
     if code == AMSGRAD:
@@ -81,9 +85,21 @@ def before_root(code, k, p, state, r, x, g):  # noqa: PLR0917
     return state[EXP_AVG_SQ, r]
 
 
-@numba.njit(error_model="numpy", inline="always")  # compiled inside the dispatch (__init__)
-def after_root(k, p, state, r, x, g, root):  # noqa: PLR0917
+@numba.njit(error_model="numpy", inline="always")  # compiled inside the kernel's dispatch
+def after_root(code, k, p, state, r, x, g, root):  # noqa: PLR0917
     if k[K_DECOUPLED] != 0:
         x = x * p[P_DECAY]
     denom = root / p[P_BIAS2_SQRT] + k[K_EPS]  # (√v / bias_correction2_sqrt).add_(eps)
     return x + p[P_STEP] * state[EXP_AVG, r] / denom  # param.addcdiv_(exp_avg, denom, −step)
+
+
+def second_moment(group: dict) -> str:
+    """The state whose root the step divides by: v, or v̂ = max v with amsgrad."""
+    return "max_exp_avg_sq" if group.get("amsgrad") else "exp_avg_sq"
+
+
+CODES = (ADAM, AMSGRAD)
+OPTIMIZERS = (
+    Registration(torch.optim.Adam, variant, second_moment),
+    Registration(torch.optim.AdamW, functools.partial(variant, decoupled=True), second_moment),
+)
