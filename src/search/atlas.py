@@ -1,6 +1,6 @@
 """`AtlasReport`: where each optimizer breaks, one row per optimizer (`+search=atlas`, issue 25).
 
-The atlas preset (conf/search/atlas.yaml) runs one study per optimizer (`optim=adam,yogi,...`, a
+The atlas preset (conf/search/atlas.yaml) runs one study per optimizer (`optim=adam,rmsprop,...`, a
 plain list: the sweeper's studies) over one problem family — periodic and bernoulli, with their own
 keys — with the same budget and seed. At the end of the sweep this callback reads the parent's
 trials back from the store (`search.role=trial`, metric `search_objective`), and for each optimizer
