@@ -201,7 +201,8 @@ def test_an_underflowed_second_moment_gives_the_reference_engines_steps(optim: s
     """Gradients ~1e-29 in float32 (fn.scale = 1e-31): g² underflows to 0, so the float32 v̂ is 0
     under m ≠ 0. The paper-exact optimizers then take the formula's step from their float64 v̂
     (src/optimizers/amsgrad_paper.py, adamnc.py); the fast engine's state cannot, so it hands the
-    job to the reference engine, and the job's numbers are the reference's, moving x as the formula does."""
+    job to the reference engine, and the job's numbers are the reference's, moving x as the
+    formula does."""
     tiny = (f"optim={optim}", "fn.scale=1e-31", "steps=3000", "log.points=3000")
     args = plain(make_cfg(*tiny))
     reference, fast = torch_loop.run(*args), fast_engine.run(*args)
