@@ -6,9 +6,9 @@ The jobs are the cartesian product of the swept values, in the basic sweeper's o
 as one batch (or `max_batch_size` at a time) by the configured launcher (basic, joblib, submitit,
 Ray). Hydra's basic sweeper composes every job once more before launching it, to check that it
 composes; here the sweep's own check (`src.sweep_checks.check_sweep`, run by the parent run's
-callback before anything is stored) has already composed and checked every job, so a job is composed twice (the check, the launcher),
-not three times (~70–90 ms a job). Written on Hydra's public `Sweeper` interface, as the
-bisection and Optuna sweepers are.
+callback before anything is stored) has already composed and checked every job, so a job is
+composed twice (the check, the launcher), not three times (~70–90 ms a job). Written on Hydra's
+public `Sweeper` interface, as the bisection and Optuna sweepers are.
 """
 
 from dataclasses import dataclass, field
