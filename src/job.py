@@ -57,14 +57,26 @@ def git_state() -> dict[str, str]:
     return {"mlflow.source.git.commit": commit, "git_dirty": dirty}
 
 
-def run_params(cfg: DictConfig) -> dict[str, Any]:
-    """The flattened resolved config, with the store's URI redacted (a synthetic run's null
-    `task` and `data` left out)."""
+HYDRA_KEYS = ("_target_", "_partial_")  # how Hydra builds a node: `<node>.class` says what ran
+
+
+def run_params(cfg: DictConfig, choices: dict[str, str] | None = None) -> dict[str, Any]:
+    """The run's params: the chosen options first (`optim`, `fn`, ...), then the flattened
+    resolved config, the store's URI redacted (a synthetic run's null `task` and `data` left out).
+    A node's `_target_` is logged as its class's name (`optim.class`: Adam, `fn.class`: Periodic),
+    its `_partial_` not at all."""
     tree = {k: v for k, v in _without_hydra(cfg).items() if v is not None or k not in TASK_KEYS}
     flat = tracking.flatten(tree)
     flat.pop("tracking.uri", None)  # where it was logged: the store itself (and a password risk)
-    flat["optim.class"] = optimizer_name(cfg)
-    return flat
+    params: dict[str, Any] = dict(choices or {})
+    for key, value in flat.items():
+        node, _, leaf = key.rpartition(".")
+        if leaf == "_target_" and node:
+            params[f"{node}.class"] = str(value).rsplit(".", 1)[-1]
+        elif leaf not in HYDRA_KEYS:
+            params[key] = value
+    params["optim.class"] = optimizer_name(cfg)
+    return params
 
 
 def make_progress(
@@ -114,7 +126,7 @@ def run_job(
     name = run_name or default_name(cfg, choices)
     run_id = tracking.start_run(client, experiment, name, tags, parent_run_id)
     try:
-        tracking.log_params(client, run_id, {**run_params(cfg), **choices})
+        tracking.log_params(client, run_id, run_params(cfg, choices))
         clock.lap("store")
         progress, close = make_progress(spec.steps, kind.progress_every)
         try:
@@ -204,9 +216,20 @@ def default_name(
         if key not in choices and OmegaConf.select(cfg, key, default=ABSENT) is ABSENT:
             continue  # not a key of this job: a search's key of another problem family
         value = choices.get(key, OmegaConf.select(cfg, key))
-        value = f"{value:.4g}" if isinstance(value, float) else value  # a searched C: 554.7
+        value = short_float(value) if isinstance(value, float) else value
         parts.append(f"{key.removeprefix('optim.')}={value}")
     return " · ".join(parts)
+
+
+def short_float(value: float, digits: int = 4, most: int = 8) -> str:
+    """A value in the fewest significant digits (at least `digits`) that give it back exactly, so
+    a grid's values stay distinct (β₂ 0.99999 and 0.999999, not both `1`); a value that needs
+    more than `most` (a search's sampled C: 554.71234...) is cut to `digits` (554.7)."""
+    for n in range(digits, most + 1):
+        text = f"{value:.{n}g}"
+        if float(text) == value:
+            return text
+    return f"{value:.{digits}g}"
 
 
 def title(cfg: DictConfig) -> str:

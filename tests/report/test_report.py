@@ -168,13 +168,12 @@ def test_figure1_has_the_papers_panels_and_one_line_per_optimizer(figure1: Sweep
         assert ax.xaxis.get_offset_text().get_text() == ""
         assert "2k" in [t.get_text() for t in ax.get_xticklabels()]
     for ax, (fn, key) in zip(
-        axes, [("Periodic", "avg_regret"), ("Periodic", "x"), ("Bernoulli", "x")], strict=True
+        axes, [("online", "avg_regret"), ("online", "x"), ("stochastic", "x")], strict=True
     ):
         lines = ax.get_lines()
         assert [line.get_label() for line in lines] == ["Adam", "AMSGrad"]
         for line, amsgrad in zip(lines, ("False", "True"), strict=True):
-            target = f"src.problems.functions.{fn}"
-            run = figure1.run({"optim.amsgrad": amsgrad, "fn._target_": target})
+            run = figure1.run({"optim.amsgrad": amsgrad, "fn": fn})
             steps, values = figure1.history(run.run_id, key)
             assert len(steps) == (49 if key == "avg_regret" else 50) and steps[-1] == STEPS
             np.testing.assert_array_equal(line.get_xdata(), steps)
@@ -188,7 +187,7 @@ def test_figure1_bands_are_the_replicates_min_and_max(figure1: Sweep) -> None:
     stochastic = fig.get_axes()[2]
     bands = stochastic.collections
     assert len(bands) == 2  # one per optimizer: R = 2 stochastic replicates differ
-    run = figure1.run({"optim.amsgrad": "False", "fn._target_": "src.problems.functions.Bernoulli"})
+    run = figure1.run({"optim.amsgrad": "False", "fn": "stochastic"})
     x = run.trajectory["x"]
     assert x.shape == (50, 2) and not np.array_equal(x[:, 0], x[:, 1])
     edges = bands[0].get_paths()[0].vertices[:, 1]
