@@ -127,6 +127,7 @@ def write_comparison(client: MlflowClient, parents: Sequence[Run], folder: Path)
     all in `summary.*` with a `sweep` column."""
     labels = sweep_labels(client, parents)
     runs: list[ChildRun] = []
+    own: list[str] = []  # what varies within each sweep: a row of the comparison each
     for parent, label in zip(parents, labels, strict=True):
         found = load_children(client, parent, run_kind)
         if not found:
@@ -134,7 +135,8 @@ def write_comparison(client: MlflowClient, parents: Sequence[Run], folder: Path)
         for run in found:
             run.params[SWEEP] = label
         runs += found
-    dims = [SWEEP, *(d for d in sweep_dimensions(runs) if d != SWEEP)]
+        own += sweep_dimensions(found, parent.data.params.get("overrides", ""))
+    dims = [SWEEP, *dict.fromkeys(own)]
     files = draw(runs, dims, folder)
     rows = summary_rows(runs, dims)
     write_csv(rows, folder / "summary.csv")
