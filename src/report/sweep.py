@@ -195,14 +195,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
     names = [args.experiment] if args.experiment else None
     for experiment in tracking.retry(client.search_experiments):
         if names is None or experiment.name in names:  # runs whose process is gone: KILLED
-            tracking.warn_misplaced_artifacts(client, experiment.experiment_id, args.tracking_uri)
             tracking.reap_stale_runs(client, experiment.experiment_id)
-    if args.parent and len(args.parent) > 1:
-        parents = [find_parent(client, parent, args.experiment) for parent in args.parent]
+    parents = [find_parent(client, parent, args.experiment) for parent in args.parent or [None]]
+    for experiment in dict.fromkeys(p.info.experiment_id for p in parents):
+        tracking.warn_misplaced_artifacts(client, experiment, args.tracking_uri)
+    if len(parents) > 1:
         name = "compare_" + "_".join(p.info.run_id[:8] for p in parents)
         folder = write_comparison(client, parents, args.out / name)
     else:
-        parent = find_parent(client, (args.parent or [None])[0], args.experiment)
-        folder = write_report(client, parent, args.out / report_name(parent))
+        folder = write_report(client, parents[0], args.out / report_name(parents[0]))
     print(folder)
     return folder
