@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e ".[dev,joblib,slurm,ray,postgres,search]"
 	touch $(STAMP)
 
-sweep: install  ## the paper's Figure 1 and its report (JOBS=N: N jobs at once, joblib launcher)
+sweep: install  ## the paper's Figure 1 and its report (JOBS=N: N jobs at once, joblib; slower for these 4 short jobs: docs/scaling.md)
 	$(PY) -m src.main -m $(LAUNCH) $(ARGS)
 
 figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="--parent RUN_ID")

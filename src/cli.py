@@ -43,11 +43,13 @@ from src.job import JobFailed, default_name, run_job
 from src.report.terminal import job_done
 from src.search.objective import search_trial
 from src.tracking import store as tracking
+from src.tracking.resume import finished_jobs
 from src.tracking.sweep import JobFailure, full_error, interrupted, parent_run_id, swept_keys
 
 # store failures after the run started (tracking.retry has already retried the transient ones)
 STORE_ERRORS = (tracking.StoreError, MlflowException, sqlite3.Error)
 _signal_received: list[int] = []
+log = logging.getLogger(__name__)
 CHOICE_GROUPS = ("optim", "fn", "projection", "schedule", "task", "data")  # logged as params
 
 
@@ -65,6 +67,13 @@ def job(cfg: DictConfig) -> Any:
     _stop_on_sigterm()
     if multirun and interrupted(hc.sweep.dir):
         raise KeyboardInterrupt  # the sweep was stopped before this job started: no run
+    if not multirun and cfg.tracking.get("resume"):
+        print("error: tracking.resume: resumes a sweep: add -m", file=sys.stderr)
+        sys.exit(2)
+    if multirun and hc.job.num in finished_jobs():  # a resumed sweep's job that FINISHED before
+        log.info("job %d (%s): FINISHED before, in the sweep resumed: not run again",
+                 hc.job.num, name)  # fmt: skip
+        return None
     run = functools.partial(
         run_job,
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,

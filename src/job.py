@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import getpass
+import logging
 import os
 import signal
 import subprocess
@@ -31,6 +32,8 @@ from src.build import TASK_KEYS, check, engine_for, job_kind, optimizer_name
 from src.engines.result import DIVERGED, INTERRUPTED, Result
 from src.engines.spec import warm_up
 from src.tracking import store as tracking
+
+log = logging.getLogger(__name__)
 
 
 class JobFailed(RuntimeError):
@@ -57,27 +60,72 @@ def git_state() -> dict[str, str]:
     return {"mlflow.source.git.commit": commit, "git_dirty": dirty}
 
 
-def run_params(cfg: DictConfig) -> dict[str, Any]:
-    """The flattened resolved config, with the store's URI redacted (a synthetic run's null
-    `task` and `data` left out)."""
+HYDRA_KEYS = ("_target_", "_partial_")  # how Hydra builds a node: `<node>.class` says what ran
+
+
+def run_params(cfg: DictConfig, choices: dict[str, str] | None = None) -> dict[str, Any]:
+    """The run's params: the chosen options first (`optim`, `fn`, ...), then the flattened
+    resolved config, the store's URI redacted (a synthetic run's null `task` and `data` left out).
+    A node's `_target_` is logged as its class's name (`optim.class`: Adam, `fn.class`: Periodic),
+    its `_partial_` not at all."""
     tree = {k: v for k, v in _without_hydra(cfg).items() if v is not None or k not in TASK_KEYS}
     flat = tracking.flatten(tree)
     flat.pop("tracking.uri", None)  # where it was logged: the store itself (and a password risk)
-    flat["optim.class"] = optimizer_name(cfg)
-    return flat
+    params: dict[str, Any] = dict(choices or {})
+    for key, value in flat.items():
+        node, _, leaf = key.rpartition(".")
+        if leaf == "_target_" and node:
+            params[f"{node}.class"] = str(value).rsplit(".", 1)[-1]
+        elif leaf not in HYDRA_KEYS:
+            params[key] = value
+    params["optim.class"] = optimizer_name(cfg)
+    return params
 
 
 def make_progress(
-    total: int, minimum: int = 200_000
+    total: int, minimum: int = 200_000, every_s: float = 10.0, name: str = ""
 ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
-    """A tqdm bar on an interactive terminal for runs of `minimum` steps or more; nothing in CI or
-    logs."""
-    if total < minimum or not sys.stderr.isatty() or os.environ.get("CI"):
+    """A tqdm bar on an interactive terminal for runs of `minimum` steps or more; elsewhere (a
+    log, CI, a sweep's worker) a logged line at most every `every_s` seconds (`LoggedProgress`),
+    so a job longer than that says how far it is."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return LoggedProgress(total, every_s, name), lambda: None
+    if total < minimum:
         return None, lambda: None
     from tqdm import tqdm  # noqa: PLC0415
 
     bar = tqdm(total=total, unit="step", unit_scale=True, leave=False)
     return bar.update, bar.close
+
+
+class LoggedProgress:
+    """`progress: adam · online: 45% (135,000/300,000 steps), 41,234 steps/s, about 0:00:04
+    left`, logged when `every_s` seconds have passed since the last line (the first: since the
+    job began); the engines call it with the steps done since their last call."""
+
+    def __init__(self, total: int, every_s: float, name: str = "") -> None:
+        self.total, self.every_s, self.name = total, every_s, name
+        self.done = 0
+        self.began = self.last = time.monotonic()
+
+    def __call__(self, steps: int) -> None:
+        self.done += steps
+        now = time.monotonic()
+        if now - self.last < self.every_s or not self.done:
+            return
+        self.last = now
+        rate = self.done / max(now - self.began, 1e-9)
+        left = max(self.total - self.done, 0) / rate
+        log.info(
+            "progress: %s%.0f%% (%s/%s steps), %s steps/s, about %s left",
+            f"{self.name}: " if self.name else "", 100 * self.done / self.total,
+            f"{self.done:,}", f"{self.total:,}", f"{rate:,.0f}", _duration(left),
+        )  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def run_job(
@@ -114,9 +162,10 @@ def run_job(
     name = run_name or default_name(cfg, choices)
     run_id = tracking.start_run(client, experiment, name, tags, parent_run_id)
     try:
-        tracking.log_params(client, run_id, {**run_params(cfg), **choices})
+        tracking.log_params(client, run_id, run_params(cfg, choices))
         clock.lap("store")
-        progress, close = make_progress(spec.steps, kind.progress_every)
+        every = float(cfg.log.get("progress_every_s", 10.0))
+        progress, close = make_progress(spec.steps, kind.progress_every, every, name)
         try:
             engine, result = kind.run(cfg, spec, progress)
         finally:
@@ -204,9 +253,20 @@ def default_name(
         if key not in choices and OmegaConf.select(cfg, key, default=ABSENT) is ABSENT:
             continue  # not a key of this job: a search's key of another problem family
         value = choices.get(key, OmegaConf.select(cfg, key))
-        value = f"{value:.4g}" if isinstance(value, float) else value  # a searched C: 554.7
+        value = short_float(value) if isinstance(value, float) else value
         parts.append(f"{key.removeprefix('optim.')}={value}")
     return " · ".join(parts)
+
+
+def short_float(value: float, digits: int = 4, most: int = 8) -> str:
+    """A value in the fewest significant digits (at least `digits`) that give it back exactly, so
+    a grid's values stay distinct (β₂ 0.99999 and 0.999999, not both `1`); a value that needs
+    more than `most` (a search's sampled C: 554.71234...) is cut to `digits` (554.7)."""
+    for n in range(digits, most + 1):
+        text = f"{value:.{n}g}"
+        if float(text) == value:
+            return text
+    return f"{value:.{digits}g}"
 
 
 def title(cfg: DictConfig) -> str:

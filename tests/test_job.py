@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from src.job import run_job
+from src.job import run_job, run_params
 from tests.conftest import make_cfg
 
 
@@ -21,3 +21,12 @@ def test_a_job_logs_its_figure_unless_told_not_to_and_says_where_its_time_went(s
     assert set(plain.info["seconds"]) == {"check", "store", "compute", "logging"}
     assert set(drawn.info["seconds"]) == {"check", "store", "compute", "logging", "figure"}
     assert all(seconds >= 0 for seconds in plain.info["seconds"].values())
+
+
+def test_params_start_with_the_options_and_carry_no_hydra_keys() -> None:
+    """The chosen optimizer and problem first; a node's class as `<node>.class`, never its
+    `_target_` or `_partial_` (issue 28)."""
+    params = run_params(make_cfg("optim=amsgrad"), {"optim": "amsgrad", "fn": "online"})
+    assert list(params)[:2] == ["optim", "fn"]
+    assert params["optim.class"] == "Adam" and params["fn.class"] == "Periodic"
+    assert not [k for k in params if k.endswith(("_target_", "_partial_"))]

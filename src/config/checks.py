@@ -110,6 +110,7 @@ def _top_level(tree: dict) -> Iterator[str]:
     yield from integer(tree, "replicates", minimum=1)
     yield from integer(tree, "seed", minimum=0)
     yield from number(tree, "x0")
+    yield from number(tree["log"], "progress_every_s", "log.", minimum=0)
     points, steps = tree["log"].get("points"), tree.get("steps")
     if not is_int(points) or points < 2:
         yield f"log.points={show(points)}: must be an integer >= 2"

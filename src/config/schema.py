@@ -126,12 +126,14 @@ class LogSchema:
     points: int = 1000
     figures: bool = True  # each run's own trajectory.png / history.png
     report: bool = True  # a sweep's report at its end (src.report.callback)
+    progress_every_s: float = 10.0  # off a terminal: a progress line at most this often (s)
 
 
 @dataclass
 class TrackingSchema(dict[str, Any]):
     uri: str = MISSING
     experiment: str = "breaking-adam"
+    resume: str | None = None  # a sweep's parent run id or folder: run only its missing jobs
 
 
 @dataclass

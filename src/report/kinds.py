@@ -27,6 +27,7 @@ from src.report.labels import (
     FN_NAMES,
     IDENTITY,
     SYMBOLS,
+    class_name,
     data_label,
     dim_value,
     fn_label,
@@ -104,7 +105,7 @@ SHARED = {
     "steps": "steps",
     "replicates": "replicates",
     "dtype": "dtype",
-    "projection._target_": "projection",
+    "projection": "projection",
 }  # param -> its subtitle name
 
 
@@ -118,9 +119,7 @@ def shared_settings(runs: Sequence[ChildRun], keys: dict[str, str] = SHARED) -> 
         values = {r.params.get(key) for r in runs if r.params}
         if len(values) == 1 and None not in values:
             text = str(values.pop())
-            if key.endswith("._target_"):  # the class name
-                text = text.rsplit(".", 1)[-1]
-            elif text.isdigit() and len(text) > 4:  # 6,000,000
+            if text.isdigit() and len(text) > 4:  # 6,000,000
                 text = f"{int(text):,}"
             parts.append(f"{name}={text}")
     return ", ".join(parts)
@@ -208,8 +207,9 @@ KINDS = (SYNTHETIC, TASK)  # in report order
 
 
 def run_kind(params: Mapping[str, str]) -> RunKind:
-    """A run's kind from its logged params: a task run logs its model."""
-    return TASK if "task.model._target_" in params else SYNTHETIC
+    """A run's kind from its logged params: a task run logs its model (`task.model.class`; a run
+    logged before issue 28, `task.model._target_`)."""
+    return TASK if class_name(params, "task.model") else SYNTHETIC
 
 
 # ---------------------------------------------------------------------------- heatmaps

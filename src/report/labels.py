@@ -4,32 +4,32 @@ dimensions of a sweep, line labels and panel titles."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from src.report.runs import ChildRun
 
-FN_NAMES = {
-    "src.problems.functions.Periodic": "online",
-    "src.problems.functions.Bernoulli": "stochastic",
-}
+FN_NAMES = {"Periodic": "online", "Bernoulli": "stochastic"}  # a run without its `fn` option
 MODEL_NAMES = {
-    "src.tasks.models.LogisticRegression": "logistic regression",
-    "src.tasks.models.MLP": "1-hidden-layer network",
-    "src.tasks.models.CifarNet": "CIFARNET",
+    "LogisticRegression": "logistic regression",
+    "MLP": "1-hidden-layer network",
+    "CifarNet": "CIFARNET",
 }
-DATA_NAMES = {
-    "src.tasks.datasets.Digits": "digits",
-    "src.tasks.datasets.MNIST": "MNIST",
-    "src.tasks.datasets.CIFAR10": "CIFAR-10",
-}
+DATA_NAMES = {"Digits": "digits", "MNIST": "MNIST", "CIFAR10": "CIFAR-10"}
 # a run's identity dimension -> its config group
 SYMBOLS = {"optim.betas.0": "β₁", "optim.betas.1": "β₂", "optim.lr": "lr"}  # axis labels
 IDENTITY = {"optimizer": "optim", "fn": "fn", "task": "task", "data": "data"}
 
 
-def optimizer_label(params: dict[str, str]) -> str:
+def class_name(params: Mapping[str, str], node: str) -> str:
+    """The class a node ran (`fn.class`: Periodic); a run logged before issue 28 has the node's
+    `_target_` (`fn._target_`: src.problems.functions.Periodic) instead. '' if neither."""
+    name = params.get(f"{node}.class") or params.get(f"{node}._target_", "")
+    return name.rsplit(".", 1)[-1]
+
+
+def optimizer_label(params: Mapping[str, str]) -> str:
     """'Adam', 'AMSGrad', or the optimizer's class name with its variant flag."""
-    name = params.get("optim.class") or params.get("optim._target_", "?").rsplit(".", 1)[-1]
+    name = class_name(params, "optim") or "?"
     if params.get("optim.amsgrad") == "True":
         return "AMSGrad" if name == "Adam" else f"{name} (AMSGrad)"
     if params.get("optim.nesterov") == "True":
@@ -37,22 +37,22 @@ def optimizer_label(params: dict[str, str]) -> str:
     return name
 
 
-def fn_label(params: dict[str, str]) -> str:
-    """'online', 'stochastic', or the fn's class name."""
-    target = params.get("fn._target_", "?")
-    return FN_NAMES.get(target, target.rsplit(".", 1)[-1])
+def fn_label(params: Mapping[str, str]) -> str:
+    """The problem's option ('online', 'stochastic', 'periodic', ...), else its class's name."""
+    name = class_name(params, "fn") or "?"
+    return params.get("fn") or FN_NAMES.get(name, name)
 
 
-def model_label(params: dict[str, str]) -> str:
+def model_label(params: Mapping[str, str]) -> str:
     """'logistic regression', '1-hidden-layer network', 'CIFARNET' or the model's class name."""
-    target = params.get("task.model._target_", "")
-    return MODEL_NAMES.get(target, target.rsplit(".", 1)[-1])
+    name = class_name(params, "task.model")
+    return MODEL_NAMES.get(name, name)
 
 
-def data_label(params: dict[str, str]) -> str:
+def data_label(params: Mapping[str, str]) -> str:
     """'digits', 'MNIST', 'CIFAR-10' or the data source's class name."""
-    target = params.get("data._target_", "")
-    return DATA_NAMES.get(target, target.rsplit(".", 1)[-1])
+    name = class_name(params, "data")
+    return DATA_NAMES.get(name, name)
 
 
 def task_label(params: dict[str, str]) -> str:

@@ -52,23 +52,30 @@ def with_list_items(params: dict[str, str]) -> dict[str, str]:
     return {**params, **items}
 
 
-def find_parent(client: MlflowClient, parent_id: str | None, experiment: str) -> Run:
-    """The run `parent_id`, or the latest run tagged role=sweep in `experiment`."""
+def find_parent(client: MlflowClient, parent_id: str | None, experiment: str | None) -> Run:
+    """The run `parent_id`, or the latest run tagged role=sweep in `experiment` (None: in any
+    experiment of the store: each preset has its own)."""
     if parent_id:
         return tracking.retry(lambda: client.get_run(parent_id))
-    found = tracking.retry(lambda: client.get_experiment_by_name(experiment))
-    if found is None:
-        raise SystemExit(f"no experiment {experiment!r} in the store")
-    runs = tracking.retry(
-        lambda: client.search_runs(
-            [found.experiment_id],
-            "tags.role = 'sweep'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
+    if experiment is None:
+        ids = [e.experiment_id for e in tracking.retry(client.search_experiments)]
+        where = "the store"
+    else:
+        found = tracking.retry(lambda: client.get_experiment_by_name(experiment))
+        if found is None:
+            raise SystemExit(f"no experiment {experiment!r} in the store")
+        ids, where = [found.experiment_id], f"experiment {experiment!r}"
+    runs = (
+        tracking.retry(
+            lambda: client.search_runs(
+                ids, "tags.role = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
+            )
         )
+        if ids
+        else []
     )
     if not runs:
-        raise SystemExit(f"no sweep (a run tagged role=sweep) in experiment {experiment!r}")
+        raise SystemExit(f"no sweep (a run tagged role=sweep) in {where}")
     return runs[0]
 
 

@@ -21,8 +21,6 @@ and logs every file as an artifact of the parent run, in folder `report`.
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,70 +33,21 @@ from src.report.figures import (
     heatmap_figure,
 )
 from src.report.kinds import KINDS, heatmap_grids, run_kind
-from src.report.labels import dim_value, sweep_dimensions
+from src.report.labels import sweep_dimensions
 from src.report.runs import ChildRun, find_parent, load_children
+from src.report.tables import (
+    SWEEP,
+    compare_rows,
+    latex,
+    markdown,
+    markdown_table,
+    summary_rows,
+    write_csv,
+)
 from src.tracking import store as tracking
 
 DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
-DEFAULT_EXPERIMENT = "breaking-adam"
-
-
-def summary_rows(runs: Sequence[ChildRun], dims: Sequence[str]) -> list[dict[str, object]]:
-    """One row per run: its name, id, status, varying params, final metrics ('' if missing): the
-    synthetic runs' (final_x, ...) and/or the task runs' (final_train_loss, ...)."""
-    present = {run.kind for run in runs}
-    metrics = list(dict.fromkeys(m for kind in KINDS if kind in present for m in kind.finals))
-    rows = []
-    for run in runs:
-        row: dict[str, object] = {"run": run.name, "run_id": run.run_id, "status": run.status}
-        row.update({dim: dim_value(run, dim) for dim in dims})
-        row.update({m: run.metrics.get(m, "") for m in (*metrics, "steps_done")})
-        row["failure"] = run.tags.get("failure.reason") or run.tags.get("error", "")
-        rows.append(row)
-    return rows
-
-
-def write_csv(rows: Sequence[dict[str, object]], path: Path) -> None:
-    """The rows as CSV; floats written exactly (repr), so they read back equal."""
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(
-            [{k: repr(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
-        )
-
-
-def _md_cell(v: object) -> str:
-    """A table cell: large floats with thousands separators, others to 6 significant digits."""
-    if isinstance(v, float):
-        text = f"{v:,.0f}" if math.isfinite(v) and abs(v) >= 1e4 else f"{v:.6g}"
-    else:
-        text = str(v)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown(parent: Run, rows: Sequence[dict[str, object]], files: Sequence[str]) -> str:
-    """summary.md: the sweep, its table, and the report's files."""
-    params = parent.data.params
-    lines = [
-        f"# {parent.info.run_name or parent.info.run_id}",
-        "",
-        f"- parent run: `{parent.info.run_id}` ({parent.info.status})",
-        f"- sweep folder: `{parent.data.tags.get('sweep_dir', '?')}`",
-        f"- overrides: `{params.get('overrides', '?')}`",
-        *[f"- {k}: `{v}`" for k, v in sorted(params.items()) if k.startswith("sweep.")],
-        f"- runs: {len(rows)}, "
-        + ", ".join(
-            f"{status}: {sum(r['status'] == status for r in rows)}"
-            for status in ("FINISHED", "FAILED", "KILLED", "RUNNING")
-        ),
-        "",
-    ]
-    header = list(rows[0])
-    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(_md_cell(row[k]) for k in header) + " |" for row in rows]
-    lines += ["", "Files: " + ", ".join(f"[{name}]({name})" for name in files), ""]
-    return "\n".join(lines)
+DEFAULT_EXPERIMENT = None  # the latest sweep of any experiment (each preset has its own)
 
 
 # ---------------------------------------------------------------------------- the report
@@ -124,13 +73,8 @@ def save(fig: Figure, folder: Path, stem: str, formats: Sequence[str] = ("png",)
     return names
 
 
-def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
-    """Write the sweep's report into `folder`, log it to the parent run (`report/`); returns the
-    folder. SystemExit if the sweep has no child run."""
-    runs = load_children(client, parent, run_kind)
-    if not runs:
-        raise SystemExit(f"sweep {parent.info.run_id} has no child runs")
-    dims = sweep_dimensions(runs, parent.data.params.get("overrides", ""))
+def draw(runs: Sequence[ChildRun], dims: Sequence[str], folder: Path) -> list[str]:
+    """Each kind's figure and heatmaps of `runs` into `folder`; the files' names."""
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     for kind in KINDS:
@@ -142,10 +86,70 @@ def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
             grids = heatmap_grids(members, dims, metric)
             if grids:
                 files += save(heatmap_figure(grids, metric), folder, f"heatmap_{metric}")
+    return files
+
+
+def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
+    """Write the sweep's report into `folder`, log it to the parent run (`report/`); returns the
+    folder. SystemExit if the sweep has no child run."""
+    runs = load_children(client, parent, run_kind)
+    if not runs:
+        raise SystemExit(f"sweep {parent.info.run_id} has no child runs")
+    dims = sweep_dimensions(runs, parent.data.params.get("overrides", ""))
+    files = draw(runs, dims, folder)
     rows = summary_rows(runs, dims)
     write_csv(rows, folder / "summary.csv")
-    (folder / "summary.md").write_text(markdown(parent, rows, [*files, "summary.csv"]))
+    (folder / "summary.tex").write_text(latex(rows, parent.info.run_name or ""))
+    (folder / "summary.md").write_text(
+        markdown(parent, rows, [*files, "summary.csv", "summary.tex"])
+    )
     tracking.retry(lambda: client.log_artifacts(parent.info.run_id, str(folder), "report"))
+    return folder
+
+
+def sweep_labels(client: MlflowClient, parents: Sequence[Run]) -> list[str]:
+    """A short name per compared sweep: its experiment's (each preset has its own), else its
+    start (`2026-12-06 07:02`), else its id's first 8 characters."""
+    names = [
+        tracking.retry(lambda p=p: client.get_experiment(p.info.experiment_id)).name
+        for p in parents
+    ]
+    starts = [(p.info.run_name or "").split(" · ")[0] for p in parents]
+    for labels in (names, starts, [f"{n} {s}" for n, s in zip(names, starts, strict=True)]):
+        if len(set(labels)) == len(labels) and all(labels):
+            return labels
+    return [p.info.run_id[:8] for p in parents]
+
+
+def write_comparison(client: MlflowClient, parents: Sequence[Run], folder: Path) -> Path:
+    """Sweeps side by side in `folder`: one figure (a line per job and sweep), `compare.csv`,
+    `compare.md`, `compare.tex` (a row per job, a column per sweep and metric), and the runs of
+    all in `summary.*` with a `sweep` column."""
+    labels = sweep_labels(client, parents)
+    runs: list[ChildRun] = []
+    own: list[str] = []  # what varies within each sweep: a row of the comparison each
+    for parent, label in zip(parents, labels, strict=True):
+        found = load_children(client, parent, run_kind)
+        if not found:
+            raise SystemExit(f"sweep {parent.info.run_id} has no child runs")
+        for run in found:
+            run.params[SWEEP] = label
+        runs += found
+        own += sweep_dimensions(found, parent.data.params.get("overrides", ""))
+    dims = [SWEEP, *dict.fromkeys(own)]
+    files = draw(runs, dims, folder)
+    rows = summary_rows(runs, dims)
+    write_csv(rows, folder / "summary.csv")
+    (folder / "summary.tex").write_text(latex(rows, " vs ".join(labels)))
+    table = compare_rows(runs, dims, labels)
+    write_csv(table, folder / "compare.csv")
+    (folder / "compare.tex").write_text(latex(table, " vs ".join(labels)))
+    lines = [f"# {' vs '.join(labels)}", ""]
+    lines += [f"- {label}: parent run `{p.info.run_id}` ({p.info.run_name})"
+              for label, p in zip(labels, parents, strict=True)]  # fmt: skip
+    lines += ["", *markdown_table(table), "", "Files: " + ", ".join(
+        [*files, "compare.csv", "compare.tex", "summary.csv", "summary.tex"]), ""]  # fmt: skip
+    (folder / "compare.md").write_text("\n".join(lines))
     return folder
 
 
@@ -163,10 +167,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n", 1)[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--parent", help="the sweep's parent run id (default: the latest sweep)")
+    parser.add_argument(
+        "--parent",
+        action="append",
+        help="the sweep's parent run id (default: the latest sweep); twice or more: the sweeps "
+        "side by side, in OUT/compare_<id>_<id>/",
+    )
     parser.add_argument("--tracking-uri", default=DEFAULT_URI, help="the MLflow store")
     parser.add_argument(
-        "--experiment", default=DEFAULT_EXPERIMENT, help="where to look for the latest sweep"
+        "--experiment",
+        default=DEFAULT_EXPERIMENT,
+        help="where to look for the latest sweep (default: every experiment)",
     )
     parser.add_argument(
         "--out",
@@ -181,11 +192,17 @@ def main(argv: Sequence[str] | None = None) -> Path:
     args = parse_args(argv)
     check_exists(args.tracking_uri)
     client = MlflowClient(tracking_uri=args.tracking_uri)
-    experiment = client.get_experiment_by_name(args.experiment)
-    if experiment is not None:  # runs whose process is gone are KILLED, not left RUNNING
-        tracking.warn_misplaced_artifacts(client, experiment.experiment_id, args.tracking_uri)
-        tracking.reap_stale_runs(client, experiment.experiment_id)
-    parent = find_parent(client, args.parent, args.experiment)
-    folder = write_report(client, parent, args.out / report_name(parent))
+    names = [args.experiment] if args.experiment else None
+    for experiment in tracking.retry(client.search_experiments):
+        if names is None or experiment.name in names:  # runs whose process is gone: KILLED
+            tracking.reap_stale_runs(client, experiment.experiment_id)
+    parents = [find_parent(client, parent, args.experiment) for parent in args.parent or [None]]
+    for experiment in dict.fromkeys(p.info.experiment_id for p in parents):
+        tracking.warn_misplaced_artifacts(client, experiment, args.tracking_uri)
+    if len(parents) > 1:
+        name = "compare_" + "_".join(p.info.run_id[:8] for p in parents)
+        folder = write_comparison(client, parents, args.out / name)
+    else:
+        folder = write_report(client, parents[0], args.out / report_name(parents[0]))
     print(folder)
     return folder

@@ -28,9 +28,10 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from src.report.callback import report_folder
+from src.report.outcome import sweep_metrics
 from src.tracking import store as tracking
 from src.tracking.sweep import JOBS_ENV, parent_run_id
-from src.tracking.ui_url import runs_url
+from src.tracking.ui_url import run_url, runs_url
 
 log = logging.getLogger(__name__)
 COLUMNS = ("run", "status", "final x", "R_T/T", "run id")
@@ -56,10 +57,11 @@ def row(name: str, status: str, finals: Mapping[str, float], run_id: str) -> tup
     return name, status, number(x), number(finals.get("final_avg_regret")), run_id
 
 
-def where_to_look(uri: str, experiment: str) -> str:
-    """The URL `make ui` opens (the default store), or the command for another store."""
+def where_to_look(uri: str, experiment: str, view: bool = False) -> str:
+    """The URL `make ui` opens (the default store), or the command for another store; `view`:
+    with the runs table's columns and latest sweep unfolded (`src.tracking.ui_url`)."""
     try:
-        url = runs_url(uri, experiment, "127.0.0.1", DEFAULT_PORT)
+        url = runs_url(uri, experiment, "127.0.0.1", DEFAULT_PORT, view=view)
     except Exception:  # noqa: BLE001  (a store that cannot answer: say how to open it)
         url = f"http://127.0.0.1:{DEFAULT_PORT}/"
     shown = tracking.redact(uri)
@@ -76,7 +78,20 @@ def job_done(name: str, status: str, finals: Mapping[str, float], run_id: str, *
     if sweep:
         log.info("job done: %s", " · ".join(c for c in cells if c))
         return
-    log.info("result\n%s\n%s", result_table([cells]), where_to_look(uri, experiment))
+    log.info(
+        "result\n%s\n%s\n%s",
+        result_table([cells]), where_to_look(uri, experiment), run_link(uri, run_id),
+    )  # fmt: skip
+
+
+def run_link(uri: str, run_id: str) -> str:
+    """The run's own page in the UI (its "Model training" view)."""
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        experiment = tracking.retry(lambda: client.get_run(run_id)).info.experiment_id
+    except Exception:  # noqa: BLE001  (a store that cannot answer: the table has the id)
+        return f"run: {run_id}"
+    return f"run: {run_url(f'http://127.0.0.1:{DEFAULT_PORT}', experiment, run_id)}"
 
 
 def child_runs(client: MlflowClient, experiment: str, parent: str) -> list[Any]:
@@ -101,28 +116,41 @@ def report_line(sweep_dir: Path, parent: str) -> str:
 
 
 class SweepSummary(Callback):
-    """Progress with an ETA as the sweep's jobs end, the result table at its end."""
+    """Progress with an ETA as the sweep's jobs end, the result table at its end, and the sweep's
+    summary on its parent run (metrics, `results.txt`).
+
+    Jobs done are counted in the store (the sweep's child runs that have ended), not in this
+    object: a parallel launcher (joblib, submitit, Ray) ends each job in a worker holding its own
+    pickled copy, which could only count its own jobs."""
 
     def __init__(self) -> None:
-        self.total, self.done, self.began = 0, 0, 0.0
+        self.total, self.began = 0, 0.0
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.total = int(os.environ.get(JOBS_ENV, "0") or 0)  # set by the sweep's own callback
-        self.done, self.began = 0, time.monotonic()
+        self.began = time.time()  # wall clock: the workers' copies read it too
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
-        if not self.began:  # a worker's copy: the launching process counts
+        parent = parent_run_id(config.hydra.sweep.dir if "hydra" in config else None)
+        if not self.began or parent is None:
             return
-        self.done += 1
-        elapsed = time.monotonic() - self.began
-        if self.total:
-            left = max(self.total - self.done, 0) * elapsed / self.done
+        try:
+            client, experiment = tracking.connect(
+                str(config.tracking.uri), str(config.tracking.experiment)
+            )
+            done = sum(r.info.status != "RUNNING" for r in child_runs(client, experiment, parent))
+        except Exception as error:  # noqa: BLE001  (a progress line never fails a job)
+            log.warning("sweep: jobs done unknown: %s", tracking.redact(str(error)))
+            return
+        elapsed = time.time() - self.began
+        if self.total and done:
+            left = max(self.total - done, 0) * elapsed / done
             log.info(
                 "sweep: %d/%d jobs done, %s elapsed, about %s left",
-                self.done, self.total, duration(elapsed), duration(left),
+                done, self.total, duration(elapsed), duration(left),
             )  # fmt: skip
         else:
-            log.info("sweep: %d jobs done, %s elapsed", self.done, duration(elapsed))
+            log.info("sweep: %d jobs done, %s elapsed", done, duration(elapsed))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
@@ -141,8 +169,13 @@ class SweepSummary(Callback):
         ]
         table = result_table(rows)
         (sweep_dir / "results.txt").write_text(table + "\n")
+        try:  # the sweep's result on its own row of MLflow's runs table
+            tracking.log_metrics(client, parent, sweep_metrics(runs))
+            tracking.log_files(client, parent, [(sweep_dir / "results.txt", None)])
+        except Exception as error:  # noqa: BLE001  (a summary never fails a sweep)
+            log.warning("no summary on the parent run: %s", tracking.redact(str(error)))
         log.info(
             "sweep results (%d runs, parent %s)\n%s\nsweep folder: %s\n%s\n%s",
             len(runs), parent, table, sweep_dir, report_line(sweep_dir, parent),
-            where_to_look(uri, name),
+            where_to_look(uri, name, view=True),
         )  # fmt: skip

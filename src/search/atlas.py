@@ -56,7 +56,7 @@ def problem(run: Run) -> str:
     values = [
         f"{key.removeprefix('fn.')}={_short(value)}"
         for key, value in sorted(params.items())
-        if key.startswith("fn.") and key != "fn._target_"
+        if key.startswith("fn.") and key not in ("fn._target_", "fn.class")
     ]
     return " · ".join([params.get("fn", "?"), *values])
 

@@ -44,6 +44,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from src.tracking import store
+from src.tracking.resume import DONE_ENV, ResumeError, find_sweep, reopen
 
 PARENT_ENV = store.PARENT_ENV  # "BREAKING_ADAM_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"
@@ -70,10 +71,15 @@ def swept_keys() -> list[str]:
     return [key for key in os.environ.get(SWEPT_ENV, "").split(",") if key]
 
 
-def sweep_name(swept: list[str], jobs: int) -> str:
-    """`2026-11-28 21:40 · optim × fn · 4 jobs`: when, what it sweeps, how many."""
+def sweep_name(swept: list[str], jobs: int, bisected: str | None = None) -> str:
+    """`2026-11-28 21:40 · optim × fn · 4 jobs`: when, what it sweeps, how many; a bisection
+    (its number of probes unknown in advance): `2026-11-28 21:40 · bisection of fn.C`."""
+    when = time.strftime("%Y-%m-%d %H:%M")
+    if bisected:
+        over = [key for key in swept if key != bisected]
+        return f"{when} · bisection of {bisected}" + (f" over {' × '.join(over)}" if over else "")
     what = " × ".join(swept) or "one job each"
-    return f"{time.strftime('%Y-%m-%d %H:%M')} · {what} · {jobs or '?'} jobs"
+    return f"{when} · {what} · " + (f"{jobs} jobs" if jobs else "search")
 
 
 def parent_run_id(sweep_dir: str | Path | None) -> str | None:
@@ -130,6 +136,7 @@ class SweepRun(Callback):
         self.swept: list[str] = []  # the keys that vary between jobs (their runs' names say them)
         self.failures: list[JobFailure] = []
         self.jobs = 0
+        self.finished: list[int] = []  # a resumed sweep's jobs that FINISHED before
         self._saved_env: str | None = None
         self._store: tuple[str, str] | None = None
 
@@ -145,6 +152,11 @@ class SweepRun(Callback):
                     [store.redact(line) for line in problems],
                 )
         uri, name = str(config.tracking.uri), str(config.tracking.experiment)
+        resume = OmegaConf.select(config, "tracking.resume")
+        try:  # before the store is touched: a wrong switch leaves nothing behind
+            resumed = resume and find_sweep(uri, name, str(resume), command(config))
+        except ResumeError as error:
+            _stop(2, f"error: {store.redact(str(error))}; nothing was run")
         try:
             client, experiment = store.connect(uri, name)
         except store.StoreError as error:
@@ -154,19 +166,34 @@ class SweepRun(Callback):
         store.reap_stale_runs(client, experiment)
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        self.run_id = store.start_run(
-            client,
-            experiment,
-            sweep_name(self.swept, self.jobs),
-            {"sweep_dir": str(sweep_dir), "role": "sweep"},
-        )
+        if resumed:
+            self.run_id, self.finished = resumed, reopen(client, experiment, resumed)
+            print(
+                f"resuming sweep {resumed}: {len(self.finished)} of {self.jobs or '?'} jobs "
+                "FINISHED already, the others run",
+                file=sys.stderr,
+            )
+        else:
+            self.run_id, self.finished = (
+                store.start_run(
+                    client,
+                    experiment,
+                    sweep_name(
+                        self.swept, self.jobs, OmegaConf.select(config, "hydra.sweeper.key")
+                    ),
+                    {"sweep_dir": str(sweep_dir), "role": "sweep"},
+                ),
+                [],
+            )
         self._store = (uri, name)
         atexit.register(self._close_if_unfinished)
-        store.log_params(client, self.run_id, sweep_params(config))
+        if not resumed:
+            store.log_params(client, self.run_id, sweep_params(config))
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         os.environ[PARENT_ENV] = self.run_id
         os.environ[SWEPT_ENV] = ",".join(self.swept)
         os.environ[JOBS_ENV] = str(self.jobs)
+        os.environ[DONE_ENV] = ",".join(map(str, self.finished))
         if str(config.hydra.launcher.get("_target_")) != BASIC_LAUNCHER:
             self._forward_signals(sweep_dir)
 
@@ -176,6 +203,7 @@ class SweepRun(Callback):
             self._saved_env = os.environ.get(PARENT_ENV)
             os.environ[PARENT_ENV] = self.run_id
             os.environ[SWEPT_ENV] = ",".join(self.swept)
+            os.environ[DONE_ENV] = ",".join(map(str, self.finished))
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         completed = job_return is not None and job_return.status == JobStatus.COMPLETED
@@ -292,12 +320,19 @@ def signal_descendants(signum: int) -> list[int]:
     return found
 
 
+def command(config: DictConfig) -> str:
+    """The command line's overrides, `tracking.resume` aside: what a resumed sweep must repeat."""
+    overrides = [
+        o for o in config.hydra.overrides.task if not o.lstrip("+~").startswith("tracking.resume=")
+    ]
+    return " ".join(overrides) or "(none)"
+
+
 def sweep_params(config: DictConfig) -> dict[str, Any]:
     """The parent run's params: the command line's overrides and the swept values."""
-    overrides = list(config.hydra.overrides.task)
     params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=True)
     return {
-        "overrides": " ".join(overrides) or "(none)",
+        "overrides": command(config),
         **{f"sweep.{k}": v for k, v in params.items()},
     }
 

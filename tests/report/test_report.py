@@ -24,7 +24,7 @@ from tests.conftest import run_main
 
 STEPS = 2000
 LONG = 300_000  # for lr 1e35 to overflow float32 x (the fast engine: milliseconds)
-FIGURE_FILES = ("figure1.png", "figure1.pdf", "summary.csv", "summary.md")  # optim × fn
+FIGURE_FILES = ("figure1.png", "figure1.pdf", "summary.csv", "summary.md", "summary.tex")
 GRID_FILES = (*FIGURE_FILES, "heatmap_tail_x_mean.png", "heatmap_final_avg_regret.png")
 ONLINE = "online: 1010x once every 101 steps, else −10x"
 STOCHASTIC = "stochastic: 1010x w.p. 0.01, else −10x"
@@ -168,13 +168,12 @@ def test_figure1_has_the_papers_panels_and_one_line_per_optimizer(figure1: Sweep
         assert ax.xaxis.get_offset_text().get_text() == ""
         assert "2k" in [t.get_text() for t in ax.get_xticklabels()]
     for ax, (fn, key) in zip(
-        axes, [("Periodic", "avg_regret"), ("Periodic", "x"), ("Bernoulli", "x")], strict=True
+        axes, [("online", "avg_regret"), ("online", "x"), ("stochastic", "x")], strict=True
     ):
         lines = ax.get_lines()
         assert [line.get_label() for line in lines] == ["Adam", "AMSGrad"]
         for line, amsgrad in zip(lines, ("False", "True"), strict=True):
-            target = f"src.problems.functions.{fn}"
-            run = figure1.run({"optim.amsgrad": amsgrad, "fn._target_": target})
+            run = figure1.run({"optim.amsgrad": amsgrad, "fn": fn})
             steps, values = figure1.history(run.run_id, key)
             assert len(steps) == (49 if key == "avg_regret" else 50) and steps[-1] == STEPS
             np.testing.assert_array_equal(line.get_xdata(), steps)
@@ -188,7 +187,7 @@ def test_figure1_bands_are_the_replicates_min_and_max(figure1: Sweep) -> None:
     stochastic = fig.get_axes()[2]
     bands = stochastic.collections
     assert len(bands) == 2  # one per optimizer: R = 2 stochastic replicates differ
-    run = figure1.run({"optim.amsgrad": "False", "fn._target_": "src.problems.functions.Bernoulli"})
+    run = figure1.run({"optim.amsgrad": "False", "fn": "stochastic"})
     x = run.trajectory["x"]
     assert x.shape == (50, 2) and not np.array_equal(x[:, 0], x[:, 1])
     edges = bands[0].get_paths()[0].vertices[:, 1]
@@ -377,3 +376,50 @@ def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
 def test_no_heatmap_of_an_optimizer_by_problem_grid() -> None:
     assert kinds.heatmap_axes(["optimizer", "fn"]) is None
     assert kinds.heatmap_axes(["optimizer", "fn", "optim.lr"]) == ("optim.lr", "optimizer")
+
+
+@pytest.mark.slow  # two sweeps in subprocesses, the report in a third
+def test_two_sweeps_side_by_side_in_one_table_and_one_figure(tmp_path: Path) -> None:
+    """`python -m src.report --parent A --parent B`: a row per job (the optimizer), a column per
+    sweep and metric, one Figure 1 with a line per optimizer and sweep; LaTeX tables too."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    parents = []
+    for lr in ("0.001", "0.01"):
+        run_main(
+            "-m", "optim=adam,amsgrad", "fn=online", f"optim.lr={lr}", "steps=1000",
+            "log.points=20", "log.report=false", "log.figures=false",
+            f"hydra.sweep.dir={tmp_path}/{lr}", f"tracking.uri={uri}",
+        )  # fmt: skip
+        parents.append((tmp_path / lr / "mlflow_parent_run_id").read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.report", "--tracking-uri", uri, "--out", str(tmp_path / "out"),
+         "--parent", parents[0], "--parent", parents[1]],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip().splitlines()[-1])
+    assert folder.name == f"compare_{parents[0][:8]}_{parents[1][:8]}"
+    with (folder / "compare.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["optimizer"] for row in rows] == ["Adam", "AMSGrad"]
+    client = MlflowClient(uri)
+    labels = [c.removeprefix("final_avg_regret · ") for c in rows[0] if "final_avg_regret" in c]
+    assert len(labels) == 2
+    for parent, label in zip(parents, labels, strict=True):
+        for child in client.search_runs(
+            [client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'"
+        ):
+            row = rows[0 if child.data.params["optim"] == "adam" else 1]
+            assert (
+                float(row[f"final_avg_regret · {label}"]) == child.data.metrics["final_avg_regret"]
+            )
+    assert imread(folder / "figure1.png").ndim == 3  # one figure: a line per job and sweep
+    with (folder / "summary.csv").open() as handle:
+        summary = list(csv.DictReader(handle))
+    assert sorted((r["sweep"], r["optimizer"]) for r in summary) == sorted(
+        (label, o) for label in labels for o in ("Adam", "AMSGrad")
+    )
+    for name in ("compare.tex", "summary.tex"):
+        text = (folder / name).read_text()
+        assert "\\toprule" in text and "\\bottomrule" in text and text.count("\\\\") >= 3
+    assert "| Adam |" in (folder / "compare.md").read_text()

@@ -3,13 +3,14 @@ with an ETA and its table read back from the store, the same lines in Hydra's ma
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from src.report.terminal import COLUMNS, result_table
-from tests.conftest import run_main
+from tests.conftest import make_cfg, run_main
 
 
 def test_the_table_aligns_its_columns() -> None:
@@ -62,3 +63,34 @@ def test_a_sweep_shows_progress_then_every_job_from_the_store(tmp_path: Path) ->
     assert f"python -m src.report --parent {children[0].data.tags['mlflow.parentRunId']}" in shown
     job_log = (tmp_path / "sweep" / "0" / "main.log").read_text()
     assert "job done: adam · online · FINISHED" in job_log
+
+
+def test_a_long_job_off_a_terminal_logs_its_progress_with_an_eta(tmp_path: Path) -> None:
+    """Issue 28: output redirected (no tqdm bar), a 300,000-step job on the reference engine logs
+    a progress line with an ETA every `log.progress_every_s` seconds (10 by default; 0 here: at
+    every chunk the engine reports, so the count does not depend on the machine's speed)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_main(
+        "engine=torch", "steps=300000", "log.progress_every_s=0", "log.points=10",
+        "log.figures=false", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/run",
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if "progress: adam · online: " in line]
+    assert len(lines) >= 2, proc.stdout
+    assert all("steps/s, about " in line and line.endswith(" left") for line in lines)
+    assert "100% (300,000/300,000 steps)" in lines[-1]
+    assert lines[0] in (tmp_path / "run" / "main.log").read_text()
+    assert make_cfg().log.progress_every_s == 10  # the default: a line at most every 10 s
+
+
+@pytest.mark.slow  # a joblib sweep: its pool's start (~10 s)
+def test_a_parallel_sweep_counts_its_jobs_done_across_workers(tmp_path: Path) -> None:
+    """Issue 28: under joblib each worker ends its jobs with its own copy of the callback; the
+    jobs done are counted in the store, so the lines reach 4/4 (not `1/4` four times)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_main(
+        "-m", "optim=adam,amsgrad", "fn=online,stochastic", "steps=2000", "log.points=10",
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep",
+    )  # fmt: skip
+    done = re.findall(r"sweep: (\d)/4 jobs done", proc.stdout + proc.stderr)
+    assert len(done) == 4 and max(done) == "4" and len(set(done)) >= 2, done

@@ -33,7 +33,7 @@ def atlas_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]
 
 def _parent(tmp: Path) -> tuple[MlflowClient, object]:
     client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
-    experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+    experiment = client.get_experiment_by_name("search-atlas").experiment_id
     (parent,) = client.search_runs([experiment], "tags.role = 'sweep'")
     return client, parent
 

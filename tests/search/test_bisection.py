@@ -47,12 +47,13 @@ def test_theorem1_boundary_in_C_is_found_with_its_bracket(tmp_path: Path) -> Non
     assert result.failing_side == "high"
     assert "bisection: fn.C boundary" in proc.stdout
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+    experiment = client.get_experiment_by_name("search-bisect_c").experiment_id
     runs = client.search_runs([experiment])
     (parent,) = [r for r in runs if r.data.tags.get("role") == "sweep"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == len(result.probes) == parent.data.metrics["probes"]
     assert parent.info.status == "FINISHED"
+    assert parent.info.run_name.endswith(" · bisection of fn.C")  # not `fn.C · ? jobs`
     assert parent.data.params["bisection.key"] == "fn.C"
     assert (parent.data.metrics["bracket_low"], parent.data.metrics["bracket_high"]) == (low, high)
     assert parent.data.metrics["boundary"] == pytest.approx((low + high) / 2)
@@ -88,7 +89,7 @@ def test_a_bisection_swept_over_a_second_parameter_draws_its_boundary(tmp_path: 
         low, high = row.bracket
         assert high - low <= 0.05 and low <= flip <= high, row
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+    experiment = client.get_experiment_by_name("search-bisect_c").experiment_id
     (parent,) = client.search_runs([experiment], "tags.role = 'sweep'")
     history = client.get_metric_history(parent.info.run_id, "boundary")
     assert [m.step for m in history] == [0, 1]

@@ -136,7 +136,7 @@ def test_running_the_command_again_continues_the_study(resumed: tuple[Path, list
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert set(study.trials[0].params) == {"fn.C", "fn.period", "fn.scale"}
     client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
-    experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+    experiment = client.get_experiment_by_name("search-break_adam").experiment_id
     parents = sorted(
         client.search_runs([experiment], "tags.role = 'sweep'"), key=lambda r: r.info.start_time
     )

@@ -88,7 +88,7 @@ def test_a_small_search_is_tracked_and_reproducible(tmp_path: Path) -> None:
         uri = f"sqlite:///{tmp_path}/{name}-store/mlflow.db"
         _search(tmp_path, uri, name)
         client = MlflowClient(uri)
-        experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+        experiment = client.get_experiment_by_name("search-break_adam").experiment_id
         runs = client.search_runs([experiment], max_results=1000)
         (parent,) = (r for r in runs if r.data.tags.get("role") == "sweep")
         assert parent.info.status == "FINISHED"
@@ -155,7 +155,7 @@ def test_break_adam_finds_a_problem_adam_fails_and_amsgrad_solves(tmp_path: Path
         f"tracking.uri={uri}",
     )
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+    experiment = client.get_experiment_by_name("search-break_adam").experiment_id
     (parent,) = client.search_runs([experiment], "tags.role = 'sweep'")
     assert parent.info.run_name.endswith("· fn.C × fn.period × fn.scale · 3 jobs")
     best = client.get_run(parent.data.params["best.run_id"])

@@ -106,7 +106,7 @@ def assert_complete_sweep(uri: str, experiment: str, tmp: Path, jobs: int = 8) -
     for child in children:
         assert_child_complete(client, child, tmp)
     combos = {
-        (c.data.params["optim.amsgrad"], c.data.params["fn._target_"], c.data.params["seed"])
+        (c.data.params["optim.amsgrad"], c.data.params["fn.class"], c.data.params["seed"])
         for c in children
     }
     if jobs == 8:

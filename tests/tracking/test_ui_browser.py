@@ -1,9 +1,10 @@
-"""The MLflow UI in a real browser: a fresh 2-job sweep in a temp SQLite store, `mlflow ui` on
-127.0.0.1 on a free port, Debian's headless Chromium driven by Playwright (from the dev extra, no
-browser download; `.ci/run` installs chromium). The URL that `make ui` prints
-(`src.tracking.ui_url`) opens on the runs table: one parent named `<date time> · optim · 2 jobs`
-whose children are named as the jobs (`adam · online`, `amsgrad · online`); a child's page shows
-its `x` chart and its `trajectory.png` (logged by default: `log.figures=true`)."""
+"""The MLflow UI in a real browser: a fresh Figure 1 sweep (`+experiment=figure1`, 4 short jobs)
+in a temp SQLite store, `mlflow ui` on 127.0.0.1 on a free port, Debian's headless Chromium driven
+by Playwright (from the dev extra, no browser download; `.ci/run` installs chromium). The URL that
+`make ui` prints (`src.tracking.ui_url`) opens on the runs table with the sweep's four children
+and their `final_avg_regret` on the first screen; the experiment's plain runs page has one parent
+named `<date time> · optim × fn · 4 jobs` whose children are named as the jobs; a child's own
+page opens in "Model training" and shows its `x` chart and its `trajectory.png`."""
 
 from __future__ import annotations
 
@@ -20,18 +21,19 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from src import PROJECT_ROOT
+from src.tracking.ui_url import run_url
 from tests.conftest import run_main
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-CHILDREN = ["adam · online", "amsgrad · online"]
-PARENT_SUFFIX = " · optim · 2 jobs"
+CHILDREN = ["adam · online", "adam · stochastic", "amsgrad · online", "amsgrad · stochastic"]
+PARENT_SUFFIX = " · optim × fn · 4 jobs"
 WAIT_MS = 60_000
 VIEWPORT = {"width": 1400, "height": 1000}
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
-    pytest.mark.slow,  # a sweep, an MLflow server and a browser: about 40 s
+    pytest.mark.slow,  # a sweep, an MLflow server and a browser: about a minute
     pytest.mark.skipif(not CHROMIUM.is_file(), reason="no Debian chromium (.ci/run)"),
 ]
 
@@ -67,15 +69,14 @@ def wait_healthy(server: subprocess.Popen, port: int, seconds: float = 120) -> N
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MlflowClient]]:
-    """A 2-job sweep in a fresh SQLite store and `mlflow ui` serving it: (the URL `make ui`
-    prints, a client on the store)."""
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MlflowClient, int]]:
+    """A Figure 1 sweep in a fresh SQLite store and `mlflow ui` serving it: (the URL `make ui`
+    prints, a client on the store, the port)."""
     tmp = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{tmp}/mlflow.db"
     run_main(
         "-m",
-        "optim=adam,amsgrad",
-        "fn=online",
+        "+experiment=figure1",
         "steps=2000",
         "log.points=50",
         f"hydra.sweep.dir={tmp}/multirun",
@@ -93,10 +94,15 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MlflowCl
     )
     try:
         wait_healthy(server, port)
-        yield url, MlflowClient(uri)
+        yield url, MlflowClient(uri), port
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def figure1_children(client: MlflowClient) -> list:
+    experiment = client.get_experiment_by_name("figure1").experiment_id
+    return client.search_runs([experiment], "tags.job != ''")
 
 
 @pytest.fixture(scope="module")
@@ -111,21 +117,49 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
-@pytest.mark.slow
-def test_make_ui_url_opens_on_the_parent_and_its_named_children(ui, browser) -> None:
-    url, _ = ui
+def test_make_ui_url_shows_the_sweeps_children_and_their_final_avg_regret(ui, browser) -> None:
+    """The first screen, no click: the latest sweep's four jobs by name, each with its
+    `final_avg_regret` as the store holds it, in the "Model training" runs table."""
+    url, client, _ = ui
+    assert "viewStateShareKey=" in url
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(url)
-    parent = page.get_by_text(PARENT_SUFFIX).first
-    parent.wait_for(timeout=WAIT_MS)
+    for name in CHILDREN:
+        page.get_by_text(name, exact=True).first.wait_for(timeout=WAIT_MS)
     body = page.inner_text("body")
-    assert "Run Name" in body  # the runs table, not the GenAI overview
+    assert "Run Name" in body and "final_avg_regret" in body  # the runs table, its key column
     assert "Token usage" not in body
+    for child in figure1_children(client):
+        assert repr(child.data.metrics["final_avg_regret"]) in body, child.info.run_name
+    page.close()
+
+
+def test_the_runs_page_has_one_parent_with_its_named_children(ui, browser) -> None:
+    """The experiment's own runs page (the shared view left): the sweep is one parent row whose
+    `+` unfolds its jobs."""
+    url, _, _ = ui
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(url.split("&viewStateShareKey=")[0])
+    page.get_by_text(PARENT_SUFFIX).first.wait_for(timeout=WAIT_MS)
     rows = page.locator("[role=row]", has_text=PARENT_SUFFIX)
     assert rows.count() == 1  # one parent; its children are folded under it
     rows.first.locator("button").first.click()  # unfold the children
     for name in CHILDREN:
         page.get_by_text(name, exact=True).first.wait_for(timeout=WAIT_MS)
+    page.close()
+
+
+def test_a_runs_own_link_opens_in_model_training(ui, browser) -> None:
+    """A run's own URL (`src.tracking.ui_url.run_url`) in a fresh browser: the "Model training"
+    sidebar (Runs, Models), not the GenAI one (Judges, Evaluation runs)."""
+    _, client, port = ui
+    child = figure1_children(client)[0]
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(run_url(f"http://127.0.0.1:{port}", child.info.experiment_id, child.info.run_id))
+    page.get_by_role("tab", name="Model metrics").wait_for(timeout=WAIT_MS)
+    page.get_by_text(child.info.run_name, exact=True).first.wait_for(timeout=WAIT_MS)
+    body = page.inner_text("body")
+    assert "Judges" not in body and "Evaluation runs" not in body
     page.close()
 
 
@@ -140,16 +174,12 @@ def scroll_until_visible(page, locator, tries: int = 30) -> None:
     locator.first.wait_for(timeout=WAIT_MS)
 
 
-@pytest.mark.slow
 def test_a_childs_page_shows_its_x_chart_and_trajectory_png(ui, browser) -> None:
-    """From the runs table, as a user goes: unfold the parent, open a child, its metrics, its
+    """From the runs table `make ui` opens, as a user goes: open a child, its metrics, its
     artifacts."""
-    url, _ = ui
+    url, _, _ = ui
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(url)
-    page.locator("[role=row]", has_text=PARENT_SUFFIX).first.locator("button").first.click(
-        timeout=WAIT_MS
-    )
     page.get_by_text("amsgrad · online", exact=True).first.click(timeout=WAIT_MS)
     page.get_by_role("tab", name="Model metrics").click(timeout=WAIT_MS)
     page.get_by_text("avg_regret", exact=True).first.wait_for(timeout=WAIT_MS)
