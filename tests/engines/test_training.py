@@ -18,6 +18,7 @@ from src.config.checks import ConfigError, validate
 from src.engines.training import TrainSpec, batches, train
 from src.job import JobFailed, run_job
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED
+from src.report import kinds, labels, runs
 from src.report import sweep as report
 from src.report.figures import PAPER_COLORS, TEST_LOSS, TRAIN_LOSS
 from src.tasks import models
@@ -252,8 +253,8 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[MlflowClient, objec
     )
     folder = report.main(["--tracking-uri", uri, "--out", str(tmp / "reports")])
     client = MlflowClient(uri)
-    parent = report.find_parent(client, None, report.DEFAULT_EXPERIMENT)
-    return client, parent, report.load_children(client, parent), folder
+    parent = runs.find_parent(client, None, report.DEFAULT_EXPERIMENT)
+    return client, parent, runs.load_children(client, parent, kinds.run_kind), folder
 
 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
@@ -282,9 +283,9 @@ def test_the_report_draws_figure2_and_the_task_summary(sweep) -> None:
     assert not (folder / "figure1.png").exists()
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/figure2.png", "report/summary.csv"} <= logged
-    dims = report.sweep_dimensions(children, parent.data.params["overrides"])
+    dims = labels.sweep_dimensions(children, parent.data.params["overrides"])
     assert dims == ["optimizer", "optim.betas.1"]  # the logreg_digits preset sweeps β₂ alone
-    rows = report.figure2_rows(children, dims)
+    rows = kinds.figure2_rows(children, dims)
     assert [[p.ylabel for p in row] for row in rows] == [[TRAIN_LOSS, TEST_LOSS]] * 2
     assert [row[0].title for row in rows] == [
         "logistic regression on digits, β₂=0.99",
