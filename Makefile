@@ -46,10 +46,10 @@ bench: install  ## the engines side by side (torchbearer tutorial loop included)
 	$(PY) -m src.bench $(ARGS)
 
 lint: install  ## ruff lint and format check
-	.venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests
+	.venv/bin/ruff check src tests hydra_plugins && .venv/bin/ruff format --check src tests hydra_plugins
 
 format: install  ## ruff format
-	.venv/bin/ruff format src tests && .venv/bin/ruff check --fix src tests
+	.venv/bin/ruff format src tests hydra_plugins && .venv/bin/ruff check --fix src tests hydra_plugins
 
 ui: install  ## the MLflow UI on the project's store, on $(HOST):$(PORT); prints the runs' URL
 	@$(PY) -m src.tracking.ui_url --store sqlite:///$(CURDIR)/mlflow.db --host $(HOST) --port $(PORT)

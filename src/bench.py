@@ -184,7 +184,7 @@ def grid_seconds_per_job(*overrides: str) -> tuple[float, float, int]:
         )  # fmt: skip
         wall = time.perf_counter() - began
         client = MlflowClient(uri)
-        experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+        experiment = client.get_experiment_by_name("beta_grid").experiment_id  # its preset's
         runs = client.search_runs([experiment], max_results=1000)
         ends = sorted(r.info.end_time for r in runs if r.data.tags.get("role") != "sweep")
         return wall, (ends[-1] - ends[0]) / 1000 / max(len(ends) - 1, 1), len(ends)

@@ -30,7 +30,9 @@ import time
 from hydra import compose, initialize_config_dir
 from src import PROJECT_ROOT
 from src.build import build_spec, optimizer_factory
+from src.config.registration import register
 from src.engines import fast
+register()
 with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
     cfgs = [compose("config", [f"optim={o}", f"fn={f}", "steps=1000", "engine=fast"])
             for o in ("adam", "amsgrad") for f in ("online", "stochastic")]
@@ -67,8 +69,10 @@ def stage_seconds(folder: Path) -> tuple[dict[str, float], dict[str, float]]:
     """The stages of the first job run in this process and of a second one."""
     from hydra import compose, initialize_config_dir  # noqa: PLC0415
 
+    from src.config.registration import register  # noqa: PLC0415
     from src.job import run_job  # noqa: PLC0415
 
+    register()
     with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
         cfg = compose("config", [*JOB, f"tracking.uri=sqlite:///{folder}/stages.db"])
     first = dict(run_job(cfg).info["seconds"])  # pays the kernels' cache load and the store

@@ -5,6 +5,7 @@ checks (conf/config.yaml, `hydra.callbacks.sweep`).
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -31,16 +32,19 @@ class SearchSweepRun(ParentRun):
     def __init__(self) -> None:
         from hydra_plugins.breaking_adam_optuna.space import check_search  # noqa: PLC0415
 
-        super().__init__(check=check_search)
+        super().__init__(
+            check=functools.partial(check_search, check_sweep=check_sweep, check_job=check)
+        )
 
 
 def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
     """Every job of a multirun checked before any runs: (number of jobs, one line per invalid
     job, the swept keys). Task jobs that differ only in keys a task ignores (a swept fn) would
-    repeat each other: each repeat is invalid. (`src.tracking.sweep.SweepRun` calls it by name,
-    before the parent run exists.) An unusable sweep folder (`hydra.sweep.dir`) ends the process
+    repeat each other: each repeat is invalid. (`SweepRun` calls it before the parent run
+    exists.) An unusable sweep folder (`hydra.sweep.dir`) ends the process
     here: one line, exit 2."""
     check_sweep_dir(config)
+    check_resumable(config)
     jobs, problems, seen = 0, [], {}
     for label, composed in job_configs(config):
         jobs += 1
@@ -85,3 +89,17 @@ def check_sweep_dir(config: DictConfig) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2) from None
+
+
+def check_resumable(config: DictConfig) -> None:
+    """Exit 2 with one line if `tracking.resume` asks to resume a sweep whose jobs are not known in
+    advance (a search or a bisection: their job numbers do not name the same jobs again)."""
+    resume = OmegaConf.select(config, "tracking.resume", default=None)
+    if resume and sweep_overrides(config) is None:
+        print(
+            f"error: tracking.resume={resume}: only a grid sweep (hydra/sweeper=checked or basic) "
+            "resumes; a search continues its study by running the same command again; "
+            "nothing was run",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)

@@ -276,7 +276,14 @@ def stopped_server() -> Iterator[str]:
 
 
 @pytest.mark.parametrize(
-    "kind", ["bad scheme", "no folder", "unwritable", "absent server", "stopped server"]
+    "kind",
+    [
+        "bad scheme",
+        "no folder",
+        "unwritable",
+        "absent server",
+        pytest.param("stopped server", marks=pytest.mark.slow),  # a server process
+    ],
 )
 def test_an_unusable_store_fails_within_seconds_naming_the_uri(kind: str, request) -> None:
     uri = {

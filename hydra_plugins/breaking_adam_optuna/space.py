@@ -21,7 +21,7 @@ Bad bounds (low ≥ high, a log scale with low ≤ 0, an empty range, an end a j
 import importlib.util
 import itertools
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,15 +248,12 @@ def ends(found: BaseDistribution) -> list[Any]:
     return [found.low, found.high]  # type: ignore[attr-defined]
 
 
-def check_ends(config: DictConfig, found: Plan) -> None:
+def check_ends(config: DictConfig, found: Plan, check_job: Callable[[DictConfig], None]) -> None:
     """Each searched key at each end of its range (the other keys as the base config has them; a
     conditional key with its family), composed and checked as a job would be: a SearchSpaceError
     naming the key, its range and the job check's line (`fn.period=int(interval(0, 9))`: period 0).
     """
     from hydra.core.global_hydra import GlobalHydra
-
-    from src.build import check
-    from src.config.jobs import job_config
 
     loader = GlobalHydra.instance().config_loader()
     study = next(found.studies(), {})
@@ -270,7 +267,8 @@ def check_ends(config: DictConfig, found: Plan) -> None:
         for end in ends(distribution_):
             overrides = [*base, *given, f"{key}={override_text(end)}"]
             try:
-                check(job_config(loader.load_sweep_config(config, overrides)))
+                composed = loader.load_sweep_config(config, overrides)
+                check_job(OmegaConf.masked_copy(composed, [k for k in composed if k != "hydra"]))
             except Exception as error:  # noqa: BLE001  (a composition or check error: one line)
                 line = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 where = f" (with {', '.join(given)})" if given else ""
@@ -279,12 +277,15 @@ def check_ends(config: DictConfig, found: Plan) -> None:
                 ) from None
 
 
-def check_search(config: DictConfig) -> tuple[int, list[str], list[str]]:
-    """The search's sweep check (`SearchSweepRun`), before the parent run and the study exist: a
-    bad search space or sampler is one line and exit 2; then every job's check of
-    `src.sweep_checks.check_sweep`. Returns (trials planned, problems, the keys searched)."""
-    from src.sweep_checks import check_sweep
-
+def check_search(
+    config: DictConfig,
+    check_sweep: Callable[[DictConfig], tuple[int, list[str], list[str]]],
+    check_job: Callable[[DictConfig], None],
+) -> tuple[int, list[str], list[str]]:
+    """The search's sweep check (`src.sweep_checks.SearchSweepRun` gives it the project's sweep and
+    job checks), before the parent run and the study exist: a bad search space or sampler is one
+    line and exit 2; then the base config's values (`check_sweep`), then each searched key at the
+    ends of its range (`check_job`). Returns (trials planned, problems, the keys searched)."""
     try:
         found = sweeper_plan(config)
         sampler = config.hydra.sweeper.sampler
@@ -293,7 +294,9 @@ def check_search(config: DictConfig) -> tuple[int, list[str], list[str]]:
             raise SearchSpaceError("hydra.sweeper.n_trials and n_jobs: must be ≥ 1")
         _, problems, _ = check_sweep(config)  # the base config's own values first
         if not problems:
-            check_ends(config, found)  # then the searched keys at the ends of their ranges
+            check_ends(
+                config, found, check_job
+            )  # then the searched keys at the ends of their ranges
     except SearchSpaceError as error:
         print(f"error: {error}; nothing was run", file=sys.stderr)
         raise SystemExit(2) from None

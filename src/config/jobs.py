@@ -32,7 +32,8 @@ def sweep_overrides(config: DictConfig) -> list[list[str]] | None:
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
     choices: dict[str, list[str]] = {}
-    for override in OverridesParser.create().parse_overrides(arguments):
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    for override in parser.parse_overrides(arguments):  # the loader expands glob(...)
         key = override.get_key_element()
         if override.is_sweep_override():
             choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]

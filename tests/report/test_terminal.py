@@ -65,6 +65,7 @@ def test_a_sweep_shows_progress_then_every_job_from_the_store(tmp_path: Path) ->
     assert "job done: adam · online · FINISHED" in job_log
 
 
+@pytest.mark.slow
 def test_a_long_job_off_a_terminal_logs_its_progress_with_an_eta(tmp_path: Path) -> None:
     """Issue 28: output redirected (no tqdm bar), a 300,000-step job on the reference engine logs
     a progress line with an ETA every `log.progress_every_s` seconds (10 by default; 0 here: at

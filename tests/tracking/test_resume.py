@@ -73,6 +73,7 @@ def test_an_interrupted_sweep_resumed_runs_only_its_missing_jobs(tmp_path: Path)
     assert len(client.search_runs([experiment])) == runs  # nothing stored
 
 
+@pytest.mark.slow
 def test_resuming_a_sweep_of_a_store_that_does_not_exist_stores_nothing(tmp_path: Path) -> None:
     database = tmp_path / "mlflow.db"
     uri, folder = f"tracking.uri=sqlite:///{database}", f"hydra.sweep.dir={tmp_path}/sweep"
@@ -82,3 +83,19 @@ def test_resuming_a_sweep_of_a_store_that_does_not_exist_stores_nothing(tmp_path
         f"error: tracking.resume='abc': no store at {database}: no sweep to resume; nothing was run"
     ]
     assert not database.exists()
+
+
+@pytest.mark.slow
+def test_resuming_a_search_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A search's trials are not known in advance (their job numbers name other problems when run
+    again): it continues its Optuna study by the same command, never by tracking.resume."""
+    database = tmp_path / "mlflow.db"
+    proc = run_main(
+        "-m", "+search=break_adam", "hydra.sweeper.n_trials=2", "steps=1000",
+        f"tracking.uri=sqlite:///{database}", "tracking.resume=abc",
+        f"hydra.sweep.dir={tmp_path}/sweep", check=False, seeded_store=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: tracking.resume=abc: only a grid sweep"), line
+    assert not database.exists() and not (tmp_path / "optuna.db").exists()

@@ -94,6 +94,7 @@ def test_metric_histories_and_artifacts_agree(sweep, tmp_path: Path) -> None:
         assert npz["x"][-1, 0] == pytest.approx(float(npz["final_x"][0]))
 
 
+@pytest.mark.slow
 def test_the_parent_holds_the_sweeps_summary_and_its_report_its_final_status(sweep) -> None:
     """Issue 28: the sweep's result on its parent's row (metrics, results.txt), and its report,
     written while the parent is still open, says the status it ends with, never RUNNING."""
