@@ -1,7 +1,7 @@
 """What Hydra must know before it composes the project's config: two resolvers and the schema.
 
-Called by the entry points (`src.main`, `src.bench_job`, the tests), never on import, so that importing
-the maths (`src.problems`, `src.engines`) loads neither Hydra nor OmegaConf.
+Called by the entry points (`src.main`, `src.bench_job`, the tests), never on import, so that
+importing the maths (`src.problems`, `src.engines`) loads neither Hydra nor OmegaConf.
 """
 
 from __future__ import annotations
