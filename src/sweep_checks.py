@@ -97,7 +97,7 @@ def check_resumable(config: DictConfig) -> None:
     resume = OmegaConf.select(config, "tracking.resume", default=None)
     if resume and sweep_overrides(config) is None:
         print(
-            f"error: tracking.resume={resume}: only a grid sweep (hydra/sweeper=checked or basic) "
+            f"error: tracking.resume={resume}: only a grid sweep (Hydra's basic sweeper) "
             "resumes; a search continues its study by running the same command again; "
             "nothing was run",
             file=sys.stderr,

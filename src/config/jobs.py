@@ -16,17 +16,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-# the sweepers that run the cartesian product of the swept values (their _target_ strings): Hydra's
-# basic one and the project's default (hydra_plugins/breaking_adam_checked)
-PRODUCT_SWEEPERS = (
-    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-    "hydra_plugins.breaking_adam_checked.checked_sweeper.CheckedSweeper",
-)
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # its _target_ string
 
 
 def sweep_overrides(config: DictConfig) -> list[list[str]] | None:
     """The override list of every job the basic sweeper will launch, or None for another sweeper."""
-    if str(config.hydra.sweeper.get("_target_")) not in PRODUCT_SWEEPERS:
+    if str(config.hydra.sweeper.get("_target_")) != BASIC_SWEEPER:
         return None
     params = config.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()]
