@@ -166,8 +166,10 @@ def test_schedules_match_torch_lr_scheduler(optim: str, schedule: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("fn", ["online", "stochastic"])
 @pytest.mark.parametrize("optim", ["adam", "amsgrad"])
-def test_a_million_steps_end_in_the_same_place(optim: str, fn: str) -> None:
-    reference, fast = both_engines(f"optim={optim}", f"fn={fn}", "steps=1000000", "log.points=100")
+def test_300k_steps_end_in_the_same_place(optim: str, fn: str) -> None:
+    """Past four chunks of 65,536 (the reference engine runs ~6,000 steps/s here: 300,000 steps
+    show the long run; the 100,000-step tests show every step)."""
+    reference, fast = both_engines(f"optim={optim}", f"fn={fn}", "steps=300000", "log.points=100")
     assert abs(fast.final_x[0] - reference.final_x[0]) <= 1e-3
     assert abs(fast.final_avg_regret[0] - reference.final_avg_regret[0]) <= 1e-3
 
