@@ -13,15 +13,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from src import PROJECT_ROOT
 from src.config.registration import register
-from src.problems.functions import RandomStreams
 
 CONF = str(PROJECT_ROOT / "conf")
 register()  # the resolvers and schema every composition needs (as src.main does)
@@ -39,18 +38,40 @@ def coefficient_sequence(fn_name: str, steps: int, seed: int = 0) -> list[float]
     return [1010.0 if t in rare else -10.0 for t in range(1, steps + 1)]
 
 
-def bernoulli_rare_steps(seed: int, p: float, steps: int, replicate: int = 0) -> list[int]:
+def splitmix64(key: int, counter: int) -> float:
+    """The counter-th uniform of the SplitMix64 stream `key`, in Python integers (53 bits)."""
+    mask = (1 << 64) - 1
+    z = (key + (counter + 1) * 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return ((z ^ (z >> 31)) >> 11) / 2.0**53
+
+
+def bernoulli_rare_steps(
+    seed: int, p: float, steps: int, replicate: int = 0, coordinate: int = 0
+) -> list[int]:
     """The rare steps t ≤ steps of a Bernoulli(p) stream, from the definition (not
-    src.problems.functions): the first and each next one a gap G = 1 + ⌊log(1 − U)/log(1 − p)⌋
-    later, U the replicate's next uniform (0 < p < 1)."""
-    generator = RandomStreams(seed, replicate + 1).generators[replicate]  # the generator only
-    rare, t = [], 0
-    while True:
-        u = torch.rand(1, generator=generator, dtype=torch.float64).item()
-        t += 1 + math.floor(math.log(1.0 - u) / math.log1p(-p))
-        if t > steps:
-            return rare
-        rare.append(t)
+    src.problems.rare_steps), for 0 < p < 1: level L = j, …, 40 (r_L = 2^−L, r_{j+1} < p ≤ r_j)
+    reads its k-th pair (U, V) at counters 2k, 2k + 1 of the SplitMix64 stream whose key is the
+    L-th of SeedSequence([seed, replicate, coordinate]).generate_state(41, uint64): its next step
+    a gap 1 + ⌊log(1 − U)/log(1 − q_L)⌋ later, q_L = r_{L+1}/(1 − r_{L+1}) (q_40 = 2^−40), its
+    mark r_{L+1}·(1 + V) (2^−40·V on level 40). A step is rare when a mark is below p."""
+    keys = np.random.SeedSequence([seed, replicate, coordinate]).generate_state(41, np.uint64)
+    j = next(L for L in range(41) if 2.0 ** -(L + 1) < p or L == 40)
+    rare: set[int] = set()
+    for level in range(j, 41):
+        deeper = 0.0 if level == 40 else 2.0 ** -(level + 1)
+        q = 2.0**-40 if level == 40 else deeper / (1.0 - deeper)
+        t, k = 0, 0
+        while True:
+            u, v = splitmix64(int(keys[level]), 2 * k), splitmix64(int(keys[level]), 2 * k + 1)
+            k += 1
+            t += 1 + math.floor(math.log1p(-u) / math.log1p(-q)) if q < 1 else 1
+            if t > steps:
+                break
+            if deeper + (2.0**-level - deeper) * v < p:
+                rare.add(t)
+    return sorted(rare)
 
 
 def make_cfg(*overrides: str) -> DictConfig:

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from src.problems.rare_steps import RareSteps
+
 CHUNK = 1 << 16  # steps per coefficient chunk; both engines use the same boundaries
 
 
@@ -31,11 +33,12 @@ class Coefficients:
 
 
 class RandomStreams:
-    """One independent torch.Generator per replicate, seeded from (seed, replicate), and the rare
-    steps already drawn from them (`rare_steps`), carried from one chunk to the next."""
+    """One independent torch.Generator per replicate, seeded from (seed, replicate), for the
+    uniform and normal draws; and the rare steps (`rare_steps`, from their own streams:
+    `src.problems.rare_steps`), carried from one chunk to the next."""
 
     def __init__(self, seed: int, replicates: int) -> None:
-        self.generators = []
+        self.seed, self.generators = seed, []
         for r in range(replicates):
             state = np.random.SeedSequence([seed, r]).generate_state(1, dtype=np.uint64)[0]
             self.generators.append(torch.Generator().manual_seed(int(state) & (2**63 - 1)))
@@ -51,92 +54,15 @@ class RandomStreams:
         cols = [torch.randn(n, generator=g, dtype=torch.float64) for g in self.generators]
         return torch.stack(cols, dim=1)
 
-    def rare_steps(self, start: int, n: int, p: Sequence[float]) -> list[list[np.ndarray]]:
-        """The steps among start, …, start + n − 1 that are rare, step t independently with
-        probability p[i] for coordinate i, as offsets t − start: [replicate][coordinate]. Steps
-        are asked in order (one `RareSteps` per p, kept here across chunks); see `RareSteps`."""
+    def rare_steps(self, start: int, n: int, p: Sequence[float]) -> np.ndarray:
+        """Which steps among start, …, start + n − 1 are rare, step t independently with
+        probability p[i] for coordinate i: a boolean [n, R, d]. Steps are asked in order (one
+        `RareSteps` per p, kept here across chunks). Common random numbers: at one seed, the
+        rare steps at p are among those at any p' > p."""
         key = tuple(float(q) for q in p)
         if key not in self._rare:
-            self._rare[key] = RareSteps(np.array(key), self.generators)
+            self._rare[key] = RareSteps(key, self.seed, len(self.generators))
         return self._rare[key].take(start, n)
-
-
-MAX_GAP = 2.0**60  # a longer gap is never reached (positions stay finite, exact below 2^53)
-
-
-class RareSteps:
-    """Rare steps t = 1, 2, … drawn as the sums of geometric gaps, per replicate and coordinate.
-
-    Each step is rare with probability p, independently, so the first rare step and each gap to
-    the next, G, are Geometric(p) on {1, 2, …}: P(G = g) = (1 − p)^(g−1)·p. G is drawn by
-    inversion from one uniform U ∈ [0, 1) of the replicate's generator,
-
-        G = 1 + ⌊log(1 − U) / log(1 − p)⌋          (in float64; G ≤ 2^60),
-
-    so a chunk of n steps costs about n·p draws instead of n. With d coordinates, each draw is a
-    row of d uniforms: coordinate i's k-th gap comes from column i of row k. p ≥ 1: every step is
-    rare, p ≤ 0: none, and neither draws. The rare steps are a function of the generator's
-    uniforms alone, so they do not depend on how the steps are chunked (torch draws a CPU
-    tensor's uniforms in order: rand(a) then rand(b) is rand(a + b)).
-    """
-
-    def __init__(self, p: np.ndarray, generators: list[torch.Generator]) -> None:
-        self.p = np.asarray(p, dtype=np.float64).reshape(-1)
-        self.generators = generators
-        self.drawn = (self.p > 0) & (self.p < 1)  # the coordinates whose gaps are random
-        with np.errstate(divide="ignore"):
-            self.log_q = np.log1p(-np.clip(self.p[self.drawn], 0.0, 1.0))  # log(1 − p) < 0
-        cols = int(self.drawn.sum())
-        self.pending = [[np.empty(0) for _ in range(cols)] for _ in generators]  # > covered
-        self.last = np.zeros((len(generators), cols))  # the latest rare step drawn (0: none yet)
-        self.covered = 0  # the steps 1, …, covered are done with
-
-    def take(self, start: int, n: int) -> list[list[np.ndarray]]:
-        """The rare steps in [start, start + n − 1] as offsets t − start (int64, ascending),
-        [replicate][coordinate]; steps before start not yet asked for are skipped."""
-        if start <= self.covered:
-            raise ValueError(
-                f"the rare steps up to step {self.covered} are drawn: step {start} cannot be "
-                "asked again (ask for the steps in order)"
-            )
-        end = start + n - 1
-        everywhere, nowhere = np.arange(n), np.empty(0, dtype=np.int64)
-        out = []
-        for r in range(len(self.generators)):
-            self._draw_through(r, end)
-            random = iter(self._split(r, start, end))
-            out.append(
-                [
-                    next(random) if drawn else (everywhere if q >= 1 else nowhere)
-                    for q, drawn in zip(self.p, self.drawn, strict=True)
-                ]
-            )
-        self.covered = end
-        return out
-
-    def _draw_through(self, r: int, end: int) -> None:
-        """Draw replicate r's gaps until every random coordinate has a rare step past `end`."""
-        while len(self.log_q) and self.last[r].min() <= end:
-            expected = float(((end - self.last[r]) * self.p[self.drawn]).max())
-            rows = int(expected + 4.0 * np.sqrt(expected) + 8.0)
-            u = torch.rand(rows, len(self.drawn), generator=self.generators[r], dtype=torch.float64)
-            u = u.numpy()[:, self.drawn]
-            with np.errstate(over="ignore"):  # a tiny p's gap may pass 1.8e308: capped
-                ratio = np.log(1.0 - u) / self.log_q  # log(1 − U) ∈ [−36.8, 0], log(1 − p) < 0
-            gaps = 1.0 + np.floor(np.minimum(ratio, MAX_GAP))
-            positions = self.last[r] + np.cumsum(gaps, axis=0)
-            self.last[r] = positions[-1]
-            for i, column in enumerate(positions.T):
-                self.pending[r][i] = np.concatenate([self.pending[r][i], column])
-
-    def _split(self, r: int, start: int, end: int) -> list[np.ndarray]:
-        """Replicate r's pending rare steps in [start, end] as offsets; the later ones stay."""
-        offsets = []
-        for i, pending in enumerate(self.pending[r]):
-            k = int(np.searchsorted(pending, end, side="right"))
-            now, self.pending[r][i] = pending[:k], pending[k:]
-            offsets.append((now[now >= start] - start).astype(np.int64))
-        return offsets
 
 
 def steps(start: int, n: int) -> Tensor:
@@ -191,8 +117,8 @@ class Periodic(OnlineFunction):
 
 
 class Bernoulli(OnlineFunction):
-    """f_t(x) = scale·(C·x with probability p, else −x), drawn independently each step (as the
-    geometric gaps between rare steps: `RareSteps`).
+    """f_t(x) = scale·(C·x with probability p, else −x), drawn independently each step
+    (`src.problems.rare_steps`: at one seed, the rare steps at p are among those at p' > p).
 
     Figure 1's stochastic problem is scale 10, C 101, p 0.01. Theorem 3 takes p = (1+δ)/(C+1), so
     that E[f_t(x)] = scale·δ·x and x* = −1 (see `theorem3_probability`).
@@ -204,10 +130,8 @@ class Bernoulli(OnlineFunction):
         self.scale, self.C, self.p = float(scale), float(C), float(p)
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
-        a = np.full((n, len(streams.generators)), -self.scale)
-        for r, (offsets,) in enumerate(streams.rare_steps(start, n, [self.p])):
-            a[offsets, r] = self.scale * self.C
-        return Coefficients(torch.from_numpy(a))
+        rare = streams.rare_steps(start, n, [self.p])[:, :, 0]
+        return Coefficients(torch.from_numpy(np.where(rare, self.scale * self.C, -self.scale)))
 
     def expected_optimum(self, low: float, high: float) -> float:
         mean = self.scale * (self.p * self.C - (1 - self.p))

@@ -122,8 +122,9 @@ class VectorPeriodic(VectorFunction):
 
 class VectorBernoulli(VectorFunction):
     """f_t(x) = scale·Σ_i (C_i·x_i with probability p_i, else −x_i), every coordinate's coin
-    drawn independently each step (d independent copies of `Bernoulli`; the coordinates' gaps
-    between rare steps come from the rows of d uniforms of `src.problems.functions.RareSteps`)."""
+    drawn independently each step (d independent copies of `Bernoulli`, each coordinate from its
+    own streams: `src.problems.rare_steps`). Coordinate 0 draws what the 1-D `Bernoulli` draws at
+    the same seed: with p_0 and C_0 it is that run's coefficient stream."""
 
     random = True
 
@@ -142,12 +143,8 @@ class VectorBernoulli(VectorFunction):
             raise ValueError(f"fn.p={self.p.tolist()}: every probability must be in [0, 1]")
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
-        a = np.full((n, len(streams.generators), self.dim), -self.scale)
-        big = self.scale * self.C
-        for r, coordinates in enumerate(streams.rare_steps(start, n, self.p.tolist())):
-            for i, offsets in enumerate(coordinates):
-                a[offsets, r, i] = big[i]
-        return Coefficients(torch.from_numpy(a))
+        rare = streams.rare_steps(start, n, self.p.tolist())
+        return Coefficients(torch.from_numpy(np.where(rare, self.scale * self.C, -self.scale)))
 
     def expected_optimum(self, low: float, high: float) -> np.ndarray:
         return _linear_optimum(self.scale * (self.p * self.C - (1 - self.p)), low, high)

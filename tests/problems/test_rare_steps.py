@@ -1,9 +1,9 @@
-"""The Bernoulli problems' rare steps, drawn as geometric gaps from the per-replicate streams.
+"""The Bernoulli problems' rare steps (src/problems/rare_steps.py).
 
-A step is rare with probability p, independently: the gaps G between consecutive rare steps (and
-the first rare step itself) are Geometric(p) on {1, 2, …}, drawn by inversion from one uniform U
-of the replicate's generator, G = 1 + ⌊log(1 − U) / log(1 − p)⌋. So a chunk of n steps costs
-about n·p draws instead of n, and the rare steps do not depend on how the steps are chunked.
+A step is rare with probability p, independently, and with common random numbers across p: a step
+t is rare at p when its mark U_t < p, so at one seed the rare steps at p are a subset of those at
+p' > p. Only the steps with small marks are drawn (a ladder of sparse geometric streams): a chunk
+of n steps costs a few n·p draws instead of n, and the steps do not depend on the chunking.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from src.problems.functions import CHUNK, Bernoulli, RandomStreams, Theorem3
+from src.problems.rare_steps import RareSteps
 from src.problems.vector import VectorBernoulli
 from tests.conftest import bernoulli_rare_steps
 
@@ -40,15 +41,52 @@ def draws_taken(generator: torch.Generator, seed: int, replicate: int, limit: in
     raise AssertionError(f"more than {limit} draws")
 
 
+def pairs_drawn(rare: RareSteps) -> list[int]:
+    """The pairs of uniforms each replicate's level streams have drawn, summed over levels."""
+    return np.bincount(rare.replicate, weights=rare.counter, minlength=rare.shape[0]).tolist()
+
+
 # ------------------------------------------------------------------------------ the definition
 
 
-def test_rare_steps_are_the_sums_of_geometric_gaps_from_the_stream() -> None:
-    fn = Bernoulli(scale=10, C=101, p=0.01)
-    a = fn.coefficients(1, 30_000, RandomStreams(4, 1)).a[:, 0]
+@pytest.mark.parametrize("p", [0.01, 0.3, 0.75, 2.0**-7, 3e-6])
+def test_rare_steps_are_those_of_the_definition(p: float) -> None:
+    fn = Bernoulli(scale=10, C=101, p=p)
+    a = fn.coefficients(1, 30_000, RandomStreams(4, 2)).a[:, 1]
     rare = (torch.nonzero(a == 1010.0)[:, 0] + 1).tolist()
-    assert rare == bernoulli_rare_steps(4, 0.01, 30_000)
-    assert set(a.tolist()) == {1010.0, -10.0}
+    assert rare == bernoulli_rare_steps(4, p, 30_000, replicate=1)
+    assert set(a.tolist()) == ({1010.0, -10.0} if p > 1e-5 else {-10.0})
+
+
+# ------------------------------------------------------------------------------ common numbers
+
+
+@pytest.mark.parametrize(
+    ("p", "larger"),
+    [(0.01, 0.0101), (0.01, 0.02), (0.004, 0.3), (0.3, 0.9), (2.0**-7, 0.01), (1e-5, 0.5)],
+)
+def test_rare_steps_at_p_are_among_those_at_a_larger_p(p: float, larger: float) -> None:
+    """Same seed: every rare step at p is rare at p' > p, and the share of p' 's rare steps that
+    are also rare at p is about p/p' (0.99 for 0.01 against 0.0101)."""
+    sizes = [CHUNK, 4321, CHUNK]
+    low = slopes(Bernoulli(1, 5, p), sizes, seed=3, replicates=2) > 0
+    high = slopes(Bernoulli(1, 5, larger), sizes, seed=3, replicates=2) > 0
+    assert bool((high | ~low).all())  # low ⊆ high
+    if p * low.shape[0] > 100:
+        shared = low.sum().item() / high.sum().item()
+        assert abs(shared - p / larger) < 5 * math.sqrt(p / larger / high.sum().item()) + 0.01
+
+
+def test_a_vector_problem_s_first_coordinate_is_the_1d_run() -> None:
+    one = slopes(Bernoulli(10, 101, 0.01), [CHUNK, 999], seed=6, replicates=2)
+    vector = slopes(
+        VectorBernoulli(3, 10.0, [101.0, 5.0, 101.0], [0.01, 0.3, 0.01]),
+        [CHUNK, 999],
+        seed=6,
+        replicates=2,
+    )
+    assert torch.equal(vector[..., 0], one)
+    assert not torch.equal(vector[..., 2], one)  # another coordinate: its own streams
 
 
 # ------------------------------------------------------------------------------ chunking
@@ -104,6 +142,7 @@ def test_vector_coordinates_with_p_zero_and_one_draw_nothing() -> None:
     a = fn.coefficients(1, 1000, streams).a  # [n, R, d]
     assert bool((a[..., 0] == -1.0).all()) and bool((a[..., 1] == 3.0).all())
     assert [draws_taken(g, 0, r, 0) for r, g in enumerate(streams.generators)] == [0, 0]
+    assert pairs_drawn(streams._rare[(0.0, 1.0)]) == [0, 0]
 
 
 def test_vector_coordinates_are_independent_with_their_own_p() -> None:
@@ -122,7 +161,7 @@ def test_p_zero_is_never_rare_and_p_one_always_without_a_draw(p: float, expected
     fn, streams = Bernoulli(10, 101, p), RandomStreams(2, 2)
     a = torch.cat([fn.coefficients(1, CHUNK, streams).a, fn.coefficients(CHUNK + 1, 9, streams).a])
     assert a.shape == (CHUNK + 9, 2) and bool((a == expected).all())
-    assert [draws_taken(g, 2, r, 0) for r, g in enumerate(streams.generators)] == [0, 0]
+    assert pairs_drawn(streams._rare[(p,)]) == [0, 0]
 
 
 @pytest.mark.parametrize("p", [1e-300, 5e-324, 1e-18])
@@ -132,7 +171,7 @@ def test_tiny_p_draws_huge_gaps_without_overflow(p: float) -> None:
         warnings.simplefilter("error")  # no overflow or invalid-value warning from numpy
         for start in range(1, 5 * CHUNK, CHUNK):
             assert bool((fn.coefficients(start, CHUNK, streams).a == -10.0).all())
-    assert draws_taken(streams.generators[0], 0, 0, 64) <= 64  # a handful of gaps, all huge
+    assert pairs_drawn(streams._rare[(p,)])[0] <= 8 * 41  # a handful of gaps a level, all huge
 
 
 def test_p_near_one_is_rare_almost_always() -> None:
@@ -143,11 +182,15 @@ def test_p_near_one_is_rare_almost_always() -> None:
 # ------------------------------------------------------------------------------ the draw count
 
 
-def test_a_chunk_draws_about_n_p_uniforms_not_n() -> None:
-    p, seed, replicates = 0.01, 5, 3
+@pytest.mark.parametrize("p", [0.01, 0.016, 0.3])
+def test_a_chunk_draws_about_n_p_uniforms_not_n(p: float) -> None:
+    """The levels from p's band down draw about n·r_j ≤ 2·n·p pairs (plus a margin a level),
+    and none of the replicate's torch generator (kept for the uniform and normal draws)."""
+    seed, replicates = 5, 3
     fn, streams = Bernoulli(10, 101, p), RandomStreams(seed, replicates)
     a = fn.coefficients(1, CHUNK, streams).a
+    drawn = pairs_drawn(streams._rare[(p,)])
     for r, generator in enumerate(streams.generators):
         rare = int((a[:, r] == 1010.0).sum())
-        taken = draws_taken(generator, seed, r, 2 * CHUNK)
-        assert rare < taken <= 1.5 * CHUNK * p + 64, (rare, taken)  # one past the chunk's end
+        assert rare < drawn[r] <= 2.5 * CHUNK * p + 8 * 41, (rare, drawn[r])
+        assert draws_taken(generator, seed, r, 0) == 0
