@@ -53,16 +53,37 @@ def build(node: DictConfig) -> Any:
 
 
 def build_spec(cfg: DictConfig) -> RunSpec:
+    """The online run: a deterministic problem runs one replicate whatever `replicates` asks
+    (its copies would be identical: `notes` says so)."""
+    fn = build(cfg.fn)
     return RunSpec(
-        fn=build(cfg.fn),
+        fn=fn,
         projection=build(cfg.projection),
         steps=int(cfg.steps),
-        replicates=int(cfg.replicates),
+        replicates=int(cfg.replicates) if getattr(fn, "random", False) else 1,
         seed=int(cfg.seed),
         x0=float(cfg.x0),
         dtype=DTYPES[DType(cfg.dtype)],
         log_points=int(cfg.log.points),
     )
+
+
+def notes(cfg: DictConfig) -> list[str]:
+    """What a valid job runs otherwise than it asks, one line each (printed as warnings):
+    replicates of a deterministic problem run once."""
+    if cfg.get("task") is not None or int(cfg.replicates) == 1:
+        return []
+    if getattr(build(cfg.fn), "random", False):
+        return []
+    return [
+        f"replicates={cfg.replicates}: fn {class_name(cfg.fn)} is deterministic, its "
+        "replicates would be identical copies: one replicate runs"
+    ]
+
+
+def class_name(node: DictConfig) -> str:
+    """A group node's class name, from its `_target_`."""
+    return str(node.get("_target_", "?")).rsplit(".", 1)[-1]
 
 
 def build_task(cfg: DictConfig) -> TrainSpec:

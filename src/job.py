@@ -28,9 +28,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src import PROJECT_ROOT
-from src.build import TASK_KEYS, check, engine_for, job_kind, optimizer_name
+from src.build import TASK_KEYS, check, engine_for, job_kind, notes, optimizer_name
 from src.engines.result import DIVERGED, INTERRUPTED, Result
-from src.engines.spec import warm_up
+from src.engines.spec import RunSpec, warm_up
 from src.tracking import store as tracking
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,9 @@ def run_job(
     says where the job's time went (check, store, compute, logging, figure: drawn and stored)."""
     clock = Stopwatch()
     check(cfg)  # before the store is touched: an invalid value leaves nothing behind
+    if parent_run_id is None:  # a sweep says them once, for all its jobs (src.sweep_checks)
+        for line in notes(cfg):
+            print(f"warning: {line}", file=sys.stderr)
     kind = job_kind(cfg)
     spec = kind.build(cfg)
     if engine_for(cfg, spec) == "torch":
@@ -162,7 +165,10 @@ def run_job(
     name = run_name or default_name(cfg, choices)
     run_id = tracking.start_run(client, experiment, name, tags, parent_run_id)
     try:
-        tracking.log_params(client, run_id, run_params(cfg, choices))
+        params = run_params(cfg, choices)
+        if isinstance(spec, RunSpec):  # what ran: one replicate of a deterministic problem
+            params["replicates"] = spec.replicates
+        tracking.log_params(client, run_id, params)
         clock.lap("store")
         every = float(cfg.log.get("progress_every_s", 10.0))
         progress, close = make_progress(spec.steps, kind.progress_every, every, name)
@@ -318,16 +324,18 @@ def log_outcome(
 
 
 def chart_histories(result: Result) -> list[tuple[list[str], int]]:
-    """Which histories MLflow gets from which logged point: R_t/t (`avg_regret`) from the second
-    one when the first is t = 1 and more follow, every other history from the first.
+    """Which histories MLflow gets from which logged point: R_t/t (`avg_regret`, and its band
+    `avg_regret_std`) from the second one when the first is t = 1 and more follow, every other
+    history from the first.
 
     R_1/1 = f_1(x_1) − min_F f_1 is the first loss's whole range (1010 on Figure 1's online
     problem) while R_t/t later is below 1: MLflow's default chart, linear from its largest value,
     would show a flat line. The run's `trajectory.npz` keeps every point."""
     names = list(result.histories())
-    skip = "avg_regret" in names and len(result.log_steps) > 2 and result.log_steps[0] == 1
-    rest = [k for k in names if not (skip and k == "avg_regret")]
-    return [(rest, 0), *([(["avg_regret"], 1)] if skip else [])]
+    late = [k for k in names if k in ("avg_regret", "avg_regret_std")]
+    if not (late and len(result.log_steps) > 2 and result.log_steps[0] == 1):
+        return [(names, 0)]
+    return [([k for k in names if k not in late], 0), (late, 1)]
 
 
 def keep_locally(result: Result, hydra_dir: Path | None) -> Path | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.build import check, job_kind
+from src.build import build, check, job_kind, notes
 from src.config.jobs import job_configs, sweep_overrides, swept_keys
 from src.tracking import store as tracking
 from src.tracking.sweep import SweepRun as ParentRun
@@ -45,7 +45,7 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
     here: one line, exit 2."""
     check_sweep_dir(config)
     check_resumable(config)
-    jobs, problems, seen = 0, [], {}
+    jobs, problems, seen, warnings = 0, [], {}, {}
     for label, composed in job_configs(config):
         jobs += 1
         try:
@@ -56,6 +56,8 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
             text = str(error).strip()
             problems.append(f"{label}: {text.splitlines()[0] if text else type(error).__name__}")
             continue
+        for line in [*notes(composed), *_seed_note(composed, swept_keys(config))]:
+            warnings.setdefault(line, label)
         ignored = job_kind(composed).ignores
         if ignored:
             tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
@@ -67,9 +69,24 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
                     f"{label}: repeats {same}: a task ignores {', '.join(ignored)}; "
                     "sweep none of them (e.g. pin fn=online)"
                 )
+    for line in warnings:  # each once for the sweep, not once a job
+        print(f"warning: {line}", file=sys.stderr)
     if sweep_overrides(config) is None:  # a search: the trials it plans (0: unknown, a bisection)
         jobs = 0 if problems else int(OmegaConf.select(config, "hydra.sweeper.n_trials") or 0)
     return jobs, problems, swept_keys(config)
+
+
+def _seed_note(composed: DictConfig, swept: list[str]) -> list[str]:
+    """A swept seed on a deterministic problem: its jobs repeat one run."""
+    if "seed" not in swept or composed.get("task") is not None:
+        return []
+    fn = build(composed.fn)
+    if getattr(fn, "random", False):
+        return []
+    return [
+        f"seed is swept but fn {type(fn).__name__} is deterministic: its jobs repeat one run "
+        "(sweep a random fn, e.g. fn=stochastic)"
+    ]
 
 
 def check_sweep_dir(config: DictConfig) -> None:

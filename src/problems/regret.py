@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from src.problems.functions import Coefficients
+from src.problems.spread import spreads
 
 FINISHED, DIVERGED, INTERRUPTED = "finished", "diverged", "interrupted"
 
@@ -84,6 +85,7 @@ class RunResult:
     tail_x: np.ndarray | None = None
     best_x: np.ndarray | None = None  # [R] x*, the best fixed point in hindsight
     scales: tuple[float, float] | None = None  # (diam F, G): F's width, the largest |gradient|
+    width: float | None = None  # F's extent along one axis (a d-dimensional run)
 
     artifact = "trajectory"  # the name of its .npz and .png in the run's artifacts
 
@@ -92,45 +94,54 @@ class RunResult:
         return self.final_regret / max(self.steps_done, 1)
 
     def histories(self) -> dict[str, np.ndarray]:
-        """The metric histories on `log_steps`: the iterate and R_t/t, means over replicates."""
-        return {"x": self.x.mean(1), "avg_regret": self.avg_regret.mean(1)}
+        """The metric histories on `log_steps`: the iterate and R_t/t, means over replicates,
+        and with R > 1 their standard deviations over replicates (`x_std`, `avg_regret_std`)."""
+        return band_histories({"x": self.x, "avg_regret": self.avg_regret})
 
     def finals(self) -> dict[str, float]:
-        """The final metrics (means over replicates): x_{T+1}, R_T, R_T/T, speed, steps done;
-        the tail's mean of x (mean over replicates) and range (over all replicates) if it ran."""
-        tail = {}
-        if self.tail_x is not None and not np.isnan(self.tail_x).any():
-            tail = {
-                "tail_x_mean": float(self.tail_x[0].mean()),
-                "tail_x_min": float(self.tail_x[1].min()),
-                "tail_x_max": float(self.tail_x[2].max()),
-            }
-        return {
-            "final_x": float(self.final_x.mean()),
-            "final_regret": float(self.final_regret.mean()),
-            "final_avg_regret": float(self.final_avg_regret.mean()),
+        """The final metrics: every replicated one (`per_replicate`) as its mean over replicates,
+        and with R > 1 its `_std` and `_ci95` (`src.problems.spread`); speed and steps done; the
+        tail's range over all replicates (`tail_x_min`, `tail_x_max`) if it ran."""
+        out = {
             "steps_per_second": self.steps_done / max(self.elapsed, 1e-9),
             "steps_done": float(self.steps_done),
-            **tail,
-            **self.scale_free(),
         }
+        if self.tail_x is not None and not np.isnan(self.tail_x).any():
+            out.update(
+                tail_x_min=float(self.tail_x[1].min()), tail_x_max=float(self.tail_x[2].max())
+            )
+        return {**spreads(self.per_replicate()), **out}
+
+    def per_replicate(self) -> dict[str, np.ndarray]:
+        """The final metrics of each replicate [R]: x_{T+1}, R_T, R_T/T, the tail's mean of x (if
+        it ran) and the scale-free ones (`scale_free`)."""
+        out = {
+            "final_x": self.final_x,
+            "final_regret": self.final_regret,
+            "final_avg_regret": self.final_avg_regret,
+        }
+        if self.tail_x is not None and not np.isnan(self.tail_x).any():
+            out["tail_x_mean"] = self.tail_x[0]
+        return {**out, **self.scale_free_per_replicate()}
 
     def scale_free(self) -> dict[str, float]:
-        """The finals a search compares across problems (means over replicates), where F is
-        bounded and the run did not diverge:
+        """The finals a search compares across problems (means over replicates, with their
+        spread when R > 1), where F is bounded and the run did not diverge:
 
         - `final_distance` = |x_{T+1} − x*| / diam(F), x* the best fixed point in hindsight of
           the realised sequence: 0 at x*, 1.0 at the far end of F (Adam on Figure 1's problem);
         - `final_avg_regret_norm` = (R_T/T) / G, G the largest |∇f_t| on F
           (`OnlineFunction.gradient_bound`): R_T/T ≤ G·diam(F) on a linear problem."""
+        return spreads(self.scale_free_per_replicate())
+
+    def scale_free_per_replicate(self) -> dict[str, np.ndarray]:
         if self.best_x is None or self.scales is None or self.status == DIVERGED:
             return {}
         diameter, gradient = self.scales
-        values = {
-            "final_distance": float(np.mean(np.abs(self.final_x - self.best_x))) / diameter,
-            "final_avg_regret_norm": float(np.mean(self.final_avg_regret)) / (gradient or np.nan),
+        return {
+            "final_distance": np.abs(self.final_x - self.best_x) / diameter,
+            "final_avg_regret_norm": self.final_avg_regret / (gradient or np.nan),
         }
-        return {k: v for k, v in values.items() if np.isfinite(v)}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every replicate on the logged grid, for `trajectory.npz`."""
@@ -141,6 +152,17 @@ class RunResult:
             "final_x": self.final_x,
             "final_regret": self.final_regret,
         }
+
+
+def band_histories(histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each history [P, R, …] as its mean over replicates (axis 1), and with R > 1 its standard
+    deviation over replicates (`<name>_std`, ddof 1): a band around the mean."""
+    out = {}
+    for name, values in histories.items():
+        out[name] = values.mean(1)
+        if values.shape[1] > 1:
+            out[f"{name}_std"] = values.std(1, ddof=1)
+    return out
 
 
 def running_sum(carry: Tensor, terms: Tensor) -> Tensor:

@@ -25,7 +25,15 @@ import torch
 from torch import Tensor
 
 from src.problems.functions import Coefficients
-from src.problems.regret import DIVERGED, RunResult, Tail, best_fixed_loss, running_sum
+from src.problems.regret import (
+    DIVERGED,
+    RunResult,
+    Tail,
+    band_histories,
+    best_fixed_loss,
+    running_sum,
+)
+from src.problems.spread import spreads
 
 
 @numba.njit(cache=True)
@@ -178,6 +186,10 @@ class Comparator:
         """diam(F) in the Euclidean norm: (high − low)·√d for the box, 2·radius for the ball."""
         return (self.high - self.low) * np.sqrt(dim) if self.kind == "box" else 2 * self.radius
 
+    def width(self) -> float:
+        """F's extent along one axis: high − low for the box, 2·radius for the ball."""
+        return self.high - self.low if self.kind == "box" else 2 * self.radius
+
     def best_loss(self, A: np.ndarray, B: np.ndarray | None, t: int) -> np.ndarray:
         """min_{x∈F} of the summed loss, per row [R] (float64)."""
         A = np.asarray(A, np.float64)
@@ -206,40 +218,46 @@ class VectorRunResult(RunResult):
     1-D. Logged per coordinate (`x_0`, `x_1`, …) and as the norm ‖x‖ (`x_norm`)."""
 
     def histories(self) -> dict[str, np.ndarray]:
-        """x_i (mean over replicates) for every coordinate, ‖x‖ (mean over replicates), R_t/t."""
-        out = {f"x_{i}": self.x[:, :, i].mean(1) for i in range(self.x.shape[2])}
-        out["x_norm"] = np.linalg.norm(self.x, axis=2).mean(1)
-        out["avg_regret"] = self.avg_regret.mean(1)
-        return out
+        """x_i for every coordinate, ‖x‖ and R_t/t: means over replicates, and with R > 1 their
+        standard deviations over replicates (`<name>_std`)."""
+        rows = {f"x_{i}": self.x[:, :, i] for i in range(self.x.shape[2])}
+        rows["x_norm"] = np.linalg.norm(self.x, axis=2)
+        return band_histories({**rows, "avg_regret": self.avg_regret})
 
     def finals(self) -> dict[str, float]:
-        """final_x_i and final_x_norm (x_{T+1}, means over replicates), R_T, R_T/T, speed, steps
-        done; the tail's tail_x_i_mean (mean over replicates), _min and _max (over all)."""
+        """As in 1-D (`RunResult.finals`) per replicate: final_x_i and final_x_norm (x_{T+1}),
+        R_T, R_T/T, the tail's tail_x_i_mean; the tail's _min and _max over all replicates."""
         out = {
-            f"final_x_{i}": float(self.final_x[:, i].mean()) for i in range(self.final_x.shape[1])
+            "steps_per_second": self.steps_done / max(self.elapsed, 1e-9),
+            "steps_done": float(self.steps_done),
         }
-        out["final_x_norm"] = float(np.linalg.norm(self.final_x, axis=1).mean())
-        out.update(
-            final_regret=float(self.final_regret.mean()),
-            final_avg_regret=float(self.final_avg_regret.mean()),
-            steps_per_second=self.steps_done / max(self.elapsed, 1e-9),
-            steps_done=float(self.steps_done),
-        )
         if self.tail_x is not None and not np.isnan(self.tail_x).any():
             for i in range(self.tail_x.shape[2]):
-                out[f"tail_x_{i}_mean"] = float(self.tail_x[0, :, i].mean())
                 out[f"tail_x_{i}_min"] = float(self.tail_x[1, :, i].min())
                 out[f"tail_x_{i}_max"] = float(self.tail_x[2, :, i].max())
-        out.update(self.scale_free())
-        return out
+        return {**spreads(self.per_replicate()), **out}
 
-    def scale_free(self) -> dict[str, float]:
-        """`final_distance` = ‖x_{T+1} − x*‖ / diam(F) (mean over replicates), as in 1-D with
-        the Euclidean norm; none if the run diverged or F is unbounded."""
+    def per_replicate(self) -> dict[str, np.ndarray]:
+        dim = self.final_x.shape[1]
+        out = {f"final_x_{i}": self.final_x[:, i] for i in range(dim)}
+        out["final_x_norm"] = np.linalg.norm(self.final_x, axis=1)
+        out.update(final_regret=self.final_regret, final_avg_regret=self.final_avg_regret)
+        if self.tail_x is not None and not np.isnan(self.tail_x).any():
+            out.update({f"tail_x_{i}_mean": self.tail_x[0, :, i] for i in range(dim)})
+        return {**out, **self.scale_free_per_replicate()}
+
+    def scale_free_per_replicate(self) -> dict[str, np.ndarray]:
+        """`final_distance` = ‖x_{T+1} − x*‖ / diam(F), as in 1-D with the Euclidean norm, and
+        `final_distance_max` = max_i |x_{T+1,i} − x*_i| / w, w the width of F along an axis
+        (high − low for the box, 2·radius for the ball): the worst coordinate, which a norm over
+        d coordinates would dilute by up to 1/√d. None if the run diverged or F is unbounded."""
         if self.best_x is None or self.scales is None or self.status == DIVERGED:
             return {}
-        distance = np.linalg.norm(self.final_x - self.best_x, axis=1).mean() / self.scales[0]
-        return {"final_distance": float(distance)} if np.isfinite(distance) else {}
+        gap = np.abs(self.final_x - self.best_x)
+        return {
+            "final_distance": np.linalg.norm(gap, axis=1) / self.scales[0],
+            "final_distance_max": gap.max(axis=1) / (self.width or np.nan),
+        }
 
 
 class VectorRegretBook:
@@ -337,6 +355,7 @@ class VectorRegretBook:
             tail_x=self.tail.stats(),
             best_x=self.best_point(),
             scales=(self.comparator.diameter(dim), None),
+            width=self.comparator.width(),
         )
 
     def best_point(self) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from scipy import stats
 
 from tests.conftest import run_main
 
@@ -115,3 +116,30 @@ def test_the_parent_holds_the_sweeps_summary_and_its_report_its_final_status(swe
     summary = Path(folder, "summary.md").read_text()
     assert f"`{parent.info.run_id}` (FINISHED" in summary and "(RUNNING" not in summary
     assert Path(folder, "summary.tex").read_text().count("\\midrule") == 1
+
+
+@pytest.mark.slow
+def test_stochastic_children_report_their_spread_over_replicates(sweep, tmp_path: Path) -> None:
+    """Issue 23: a random problem runs R = 10 replicates by default, every replicated final logged
+    as the mean plus `_std` (the sample sd, ddof 1) and `_ci95` (the half-width of Student's t
+    interval for the mean); a deterministic one runs one replicate (copies would be identical) and
+    logs no spread. Checked against the run's own trajectory.npz and scipy's t quantile."""
+    client, children, _ = sweep
+    for child in children:
+        metrics, params = child.data.metrics, child.data.params
+        npz = np.load(client.download_artifacts(child.info.run_id, "trajectory.npz", str(tmp_path)))
+        finals = npz["final_regret"] / STEPS
+        if params["fn"] == "online":
+            assert params["replicates"] == "1" and len(finals) == 1
+            assert not [k for k in metrics if k.endswith(("_std", "_ci95"))]
+            continue
+        assert params["replicates"] == "10" and len(finals) == 10
+        sd = finals.std(ddof=1)
+        assert metrics["final_avg_regret"] == pytest.approx(finals.mean())
+        assert metrics["final_avg_regret_std"] == pytest.approx(sd) and sd > 0
+        half = stats.t.ppf(0.975, 9) * sd / np.sqrt(10)
+        assert metrics["final_avg_regret_ci95"] == pytest.approx(half)
+        assert metrics["final_x_std"] == pytest.approx(npz["final_x"].std(ddof=1))
+        assert metrics["final_distance_ci95"] > 0
+        band = client.get_metric_history(child.info.run_id, "avg_regret_std")
+        assert len(band) == 99 and band[-1].value == pytest.approx(sd)
