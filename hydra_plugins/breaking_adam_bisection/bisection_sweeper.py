@@ -13,6 +13,10 @@ At the end it logs on the sweep's parent run (created by `src.tracking.sweep`): 
 `bisection.key`, `bisection.failing_side` (low | high), `bisection.threshold`, `bisection.metric`;
 metrics `boundary`, `bracket_low`, `bracket_high`, `probes`; and `bisection.csv` (every probe's
 value and objective). It writes the same to `<sweep dir>/bisection.yaml` and prints one line.
+Beside the measured bracket it logs what theory predicts where it is known
+(`src.search.prediction`, param `bisection.prediction` says how): `predicted_boundary`, the
+optimizer's own (Adam's drift per period changes sign), and `problem_boundary`, where x* flips —
+a fact of the problem that any optimizer meets, reported apart.
 
 Swept over a second parameter (`-m +search=bisect_beta2 fn.C=500,1000,2000`: a command-line sweep
 of any other key), it runs one bisection per value, in order, and logs per value the metrics
@@ -39,6 +43,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
+PREDICTED = ("predicted_boundary", "problem_boundary")  # src.search.prediction, when known
 
 
 @dataclass
@@ -183,7 +188,34 @@ class BisectionSweeper(Sweeper):
             "failing_side": "low" if fail_low else "high",
             "threshold": self.threshold,
             "probes": [[v, o] for v, o in self.probes],
+            **self.prediction(arguments),
         }
+
+    def prediction(self, arguments: list[str]) -> dict[str, Any]:
+        """The optimizer's predicted boundary over the sweeper's [low, high] (where its drift per
+        period changes sign) and the problem's (where x* flips), from a probe's config composed
+        as the launcher composes it (`src.search.prediction`); printed in one line."""
+        from src.search.prediction import predict
+
+        fixed = [f"{k}={v}" for k, v in self.params.items() if k != self.key]
+        value = f"{self.key}={self._value_text(self.low)}"
+        job = self.hydra_context.config_loader.load_sweep_config(
+            self.config, [*fixed, *arguments, value]
+        )
+        found = predict(job, self.key, self.low, self.high, self.log_scale)
+        words = [f"bisection: predicted {self.key} boundary"]
+        words.append(
+            f"{found.optimizer:.6g} ({found.why})" if found.optimizer else f"none: {found.why}"
+        )
+        if found.problem is not None:
+            words.append(f"; x* flips at {self.key}={found.problem:g} (the problem's boundary)")
+        print(" ".join(words[:2]) + "".join(words[2:]))
+        out: dict[str, Any] = {"prediction": found.why}
+        if found.optimizer is not None:
+            out["predicted_boundary"] = found.optimizer
+        if found.problem is not None:
+            out["problem_boundary"] = found.problem
+        return out
 
     def sweep(self, arguments: list[str]) -> Any:
         fixed, swept = split_sweeps(arguments)
@@ -228,6 +260,7 @@ class BisectionSweeper(Sweeper):
                 "bisection.failing_side": result["failing_side"],
                 "bisection.threshold": self.threshold,
                 "bisection.metric": search.get("objective", "final_distance"),
+                "bisection.prediction": result["prediction"],
             },
         )
         low, high = result["bracket"]
@@ -239,6 +272,7 @@ class BisectionSweeper(Sweeper):
                 "bracket_low": low,
                 "bracket_high": high,
                 "probes": float(len(self.probes)),
+                **{k: result[k] for k in PREDICTED if k in result},
             },
             step=0,
         )
@@ -280,15 +314,19 @@ class BisectionSweeper(Sweeper):
             if "boundary" in row:
                 low, high = row["bracket"]
                 metrics = {"boundary": row["boundary"], "bracket_low": low, "bracket_high": high}
+                metrics.update({k: row[k] for k in PREDICTED if k in row})
                 tracking.log_metrics(client, parent, metrics, step=step)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "boundaries.csv"
             with path.open("w", newline="") as handle:
                 writer = csv.writer(handle)
-                writer.writerow([*over, "boundary", "bracket_low", "bracket_high", "probes"])
+                writer.writerow(
+                    [*over, "boundary", "bracket_low", "bracket_high", "probes", *PREDICTED]
+                )
                 for row in rows:
                     low, high = row.get("bracket", ["", ""])
                     found = [row.get("boundary", ""), low, high, len(row.get("probes", []))]
+                    found += [row.get(k, "") for k in PREDICTED]
                     writer.writerow([*(row["over"][k] for k in over), *found])
             points = [
                 {"value": row["over"][over[0]], "boundary": row.get("boundary"),

@@ -22,9 +22,36 @@ def test_midpoints_and_stopping() -> None:
 
 
 @pytest.mark.slow
-def test_theorem1_boundary_in_C_is_found_with_its_bracket(tmp_path: Path) -> None:
-    """Theorem 1's setting (β₁ = 0, β₂ = 0.1, period 3): x* flips from +1 to −1 at C = 2, and
-    Adam goes to +1 whatever C ≤ 3-ish: the smallest failing C lies in [2, 2 + tol]."""
+def test_bisect_c_finds_adams_own_boundary_beside_its_prediction(tmp_path: Path) -> None:
+    """Issue 23: the preset as shipped (period 500, Adam (0.9, 0.99), lr 0.001, T = 10⁶) brackets
+    the C where Adam's drift per period changes sign (≈ 2,146), not where x* flips (499, logged
+    apart as the problem's boundary); the measured boundary is within 5% of the predicted one."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_main(
+        "-m", "+search=bisect_c", f"hydra.sweep.dir={tmp_path}/multirun", f"tracking.uri={uri}"
+    )
+    result = OmegaConf.load(tmp_path / "multirun" / "bisection.yaml")
+    assert result.failing_side == "low"
+    assert result.predicted_boundary == pytest.approx(2146.06, abs=0.01)
+    assert result.problem_boundary == 499
+    assert abs(result.boundary / result.predicted_boundary - 1) < 0.05
+    assert "bisection: predicted fn.C boundary 2146.06" in proc.stdout
+    assert "x* flips at fn.C=499 (the problem's boundary)" in proc.stdout
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("search-bisect_c").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.role = 'sweep'")
+    metrics = parent.data.metrics
+    assert metrics["predicted_boundary"] == pytest.approx(result.predicted_boundary)
+    assert metrics["problem_boundary"] == 499 and metrics["boundary"] == result.boundary
+    assert "drift per period" in parent.data.params["bisection.prediction"]
+
+
+@pytest.mark.slow
+def test_theorem1_boundary_in_C_is_adams_own_with_its_bracket(tmp_path: Path) -> None:
+    """Theorem 1's setting (β₁ = 0, period 3) at β₂ = 0.1 = 1/(1 + C²) for C = 3: x* flips at
+    C = 2 for any optimizer; Adam's own boundary is where its drift per period changes sign,
+    C ≈ 9.87 at lr 0.01 (above it Adam converges). The bisection brackets that one, within 5% of
+    the prediction, and logs both."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_main(
         "-m",
@@ -34,17 +61,18 @@ def test_theorem1_boundary_in_C_is_found_with_its_bracket(tmp_path: Path) -> Non
         "optim.lr=0.01",
         "steps=5000",
         "log.points=20",
-        "hydra.sweeper.low=1.0",
-        "hydra.sweeper.high=2.5",
-        "hydra.sweeper.log=false",
-        "hydra.sweeper.tolerance=0.05",
+        "hydra.sweeper.low=3.0",
+        "hydra.sweeper.high=100.0",
+        "hydra.sweeper.tolerance=0.01",
         f"hydra.sweep.dir={tmp_path}/multirun",
         f"tracking.uri={uri}",
     )
     result = OmegaConf.load(tmp_path / "multirun" / "bisection.yaml")
     low, high = result.bracket
-    assert high - low <= 0.05 and low <= 2.0 <= high
-    assert result.failing_side == "high"
+    assert high / low <= 1.01 and result.failing_side == "low"
+    assert result.predicted_boundary == pytest.approx(9.868, abs=0.001)
+    assert result.problem_boundary == 2
+    assert abs(result.boundary / result.predicted_boundary - 1) < 0.05
     assert "bisection: fn.C boundary" in proc.stdout
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("search-bisect_c").experiment_id
@@ -56,7 +84,7 @@ def test_theorem1_boundary_in_C_is_found_with_its_bracket(tmp_path: Path) -> Non
     assert parent.info.run_name.endswith(" · bisection of fn.C")  # not `fn.C · ? jobs`
     assert parent.data.params["bisection.key"] == "fn.C"
     assert (parent.data.metrics["bracket_low"], parent.data.metrics["bracket_high"]) == (low, high)
-    assert parent.data.metrics["boundary"] == pytest.approx((low + high) / 2)
+    assert parent.data.metrics["boundary"] == pytest.approx((low * high) ** 0.5)
     assert sorted(float(r.data.params["fn.C"]) for r in children) == sorted(
         v for v, _ in result.probes
     )
@@ -64,9 +92,9 @@ def test_theorem1_boundary_in_C_is_found_with_its_bracket(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_a_bisection_swept_over_a_second_parameter_draws_its_boundary(tmp_path: Path) -> None:
-    """Theorem 1's setting at periods 3 and 4: x* flips at C = period − 1 while Adam stays at +1,
-    so the failing C starts at 2 and at 3; one bisection per period, each with its bracket, a
-    metric per period on the parent, and the boundary figure."""
+    """Theorem 1's setting at periods 3 and 4: Adam's own boundary moves from C ≈ 9.87 to ≈ 35.9
+    (the drift prediction; x* flips at 2 and 3); one bisection per period, each with its bracket
+    within 5% of its prediction, a metric per period on the parent, and the boundary figure."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     run_main(
         "-m",
@@ -76,24 +104,26 @@ def test_a_bisection_swept_over_a_second_parameter_draws_its_boundary(tmp_path: 
         "optim.lr=0.01",
         "steps=5000",
         "log.points=20",
-        "hydra.sweeper.low=1.0",
-        "hydra.sweeper.high=3.5",
-        "hydra.sweeper.log=false",
-        "hydra.sweeper.tolerance=0.05",
+        "hydra.sweeper.low=4.0",
+        "hydra.sweeper.high=200.0",
+        "hydra.sweeper.tolerance=0.02",
         f"hydra.sweep.dir={tmp_path}/multirun",
         f"tracking.uri={uri}",
     )
     result = OmegaConf.load(tmp_path / "multirun" / "bisection.yaml")
     assert result.over == ["fn.period"]
-    for row, flip in zip(result.boundaries, (2.0, 3.0), strict=True):
-        low, high = row.bracket
-        assert high - low <= 0.05 and low <= flip <= high, row
+    for row, predicted, flip in zip(result.boundaries, (9.868, 35.94), (2, 3), strict=True):
+        assert row.predicted_boundary == pytest.approx(predicted, abs=0.01), row
+        assert row.problem_boundary == flip
+        assert abs(row.boundary / row.predicted_boundary - 1) < 0.05, row
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("search-bisect_c").experiment_id
     (parent,) = client.search_runs([experiment], "tags.role = 'sweep'")
     history = client.get_metric_history(parent.info.run_id, "boundary")
     assert [m.step for m in history] == [0, 1]
     assert [m.value for m in history] == [row.boundary for row in result.boundaries]
+    predicted = client.get_metric_history(parent.info.run_id, "predicted_boundary")
+    assert [m.value for m in predicted] == [row.predicted_boundary for row in result.boundaries]
     files = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"boundaries.csv", "boundary.png"} <= files
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
