@@ -63,6 +63,7 @@ class Objective(str, Enum):
     """What a search trial returns to its sweeper (`src.problems.regret.RunResult.scale_free`)."""
 
     final_distance = "final_distance"
+    final_distance_max = "final_distance_max"  # the worst coordinate (d-dim; 1-D: final_distance)
     final_avg_regret_norm = "final_avg_regret_norm"
 
 

@@ -4,8 +4,9 @@ The trial's config carries a `search` node (conf/search/*.yaml; checked with the
 by `src.config.checks` before anything runs):
 
 - `search.objective`: the final metric the sweeper optimises, `final_distance` =
-  |x_{T+1} − x*| / diam(F) or `final_avg_regret_norm` = (R_T/T) / G
-  (`src.problems.regret.RunResult.scale_free`);
+  |x_{T+1} − x*| / diam(F), `final_distance_max` (its worst coordinate on a d-dimensional
+  problem, so that one broken coordinate of d is not diluted by the norm; final_distance in 1-D)
+  or `final_avg_regret_norm` = (R_T/T) / G (`src.problems.regret.RunResult.scale_free`);
 - `search.reference`: null, or an optimizer node (as in conf/optim/) run on the *same* problem as
   a second child run; the objective is then the difference
 
@@ -47,8 +48,12 @@ def reference_config(cfg: DictConfig) -> DictConfig:
 
 
 def objective_of(result: Finals, name: str) -> float:
-    """The run's final `name`; NaN when it has none (F unbounded), which the sweeper ranks last."""
-    return float(result.finals().get(name, float("nan")))
+    """The run's final `name` (`final_distance_max` of a 1-D run: its `final_distance`); NaN when
+    it has none (F unbounded), which the sweeper ranks last."""
+    finals = result.finals()
+    if name == "final_distance_max" and name not in finals:
+        name = "final_distance"
+    return float(finals.get(name, float("nan")))
 
 
 def search_trial(

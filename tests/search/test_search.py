@@ -16,6 +16,7 @@ from src.engines.spec import RunSpec
 from src.problems.functions import Bernoulli, NoisyQuadratic, Periodic
 from src.problems.projections import Box
 from src.problems.regret import best_fixed_loss, best_fixed_point
+from src.search.objective import objective_of
 from tests.conftest import run_main
 
 
@@ -57,6 +58,14 @@ def test_theorem1_scale_free_finals_on_both_engines(engine) -> None:
     # (R_T/T) / G with G = C = 3: R_T/T ≤ G·diam(F) for any algorithm on a linear problem
     assert 0 < finals["final_avg_regret_norm"] <= 2
     assert converged.scale_free()["final_distance"] < 0.01
+
+
+def test_the_worst_coordinate_objective_of_a_1d_run_is_its_final_distance() -> None:
+    spec = RunSpec(Periodic(1.0, 3.0, 3), Box(-1, 1), 3000, 1, 0, 0.0, torch.float64, 10)
+    result = fast.run(spec, partial(torch.optim.Adam, lr=0.01, betas=(0.0, 0.1)))
+    finals = result.finals()
+    assert "final_distance_max" not in finals
+    assert objective_of(result, "final_distance_max") == finals["final_distance"] > 0
 
 
 def test_both_engines_give_the_same_best_point() -> None:
