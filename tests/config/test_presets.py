@@ -18,6 +18,7 @@ SIZES = {
     "beta_grid": 60,
     "break_adam": 36,
     "schedules": 6,
+    "inv_sqrt": 2,
     "logreg_digits": 4,
     "mlp_digits": 2,
     "logreg_mnist": 4,
