@@ -145,7 +145,10 @@ def test_an_unknown_objective_is_one_line_and_leaves_no_store(tmp_path: Path) ->
     assert (
         lines[-1]
         .strip()
-        .endswith("search.objective='speed': must be one of final_distance, final_avg_regret_norm")
+        .endswith(
+            "search.objective='speed': must be one of final_distance, final_distance_max, "
+            "final_avg_regret_norm"
+        )
     ), proc.stderr
     assert not (tmp_path / "mlflow.db").exists()
 
