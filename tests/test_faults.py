@@ -587,6 +587,9 @@ def files_holding(folder: Path, secret: str) -> list[Path]:
         ("https://alice:s3cret@127.0.0.1:{port}/mlflow", ("s3cret",)),
         ("postgresql://u@127.0.0.1:{port}/db?password=Xs3cret", ("Xs3cret",)),
         ("mysql://u@127.0.0.1:{port}/db?sslmode=require&client_secret=Ys3cret", ("Ys3cret",)),
+        # issue 27: passwords SQLAlchemy reads whole (its userinfo runs to the @): a / and a ?
+        ("postgresql://u:s3/cret@127.0.0.1:{port}/db", ("s3/cret", "cret@")),
+        ("mysql://u:pa ss?s3cret@127.0.0.1:{port}/db", ("pa ss", "s3cret")),
     ],
 )
 @pytest.mark.parametrize("multirun", [False, True])
@@ -628,3 +631,8 @@ def test_redact_hides_every_password_form() -> None:
         "at mysql://u@h/db?client_secret=*** now"
     )
     assert tracking.redact("sqlite:////tmp/a@b/mlflow.db") == "sqlite:////tmp/a@b/mlflow.db"
+    assert tracking.redact("sqlite:////tmp/a:b@c/mlflow.db") == "sqlite:////tmp/a:b@c/mlflow.db"
+    # as SQLAlchemy parses them: the password runs from the user's colon to the @
+    assert tracking.redact("postgresql://u:s3/cret@h/db") == "postgresql://u:***@h/db"
+    assert tracking.redact("x mysql://u:pa ss?s3cret@h:1/db y") == "x mysql://u:***@h:1/db y"
+    assert tracking.redact("postgresql+psycopg://u:p#w@h/db") == "postgresql+psycopg://u:***@h/db"

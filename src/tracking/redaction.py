@@ -1,11 +1,17 @@
-"""Passwords out of anything printed or stored: a URI's userinfo password and query secrets."""
+"""Passwords out of anything printed or stored: a URI's userinfo password and query secrets.
+
+The userinfo is read as the drivers read it (SQLAlchemy's URL grammar, which MLflow's database
+stores use): after `scheme://`, a user without `:` or `/`, then a password that runs to the `@`
+before the host — it may hold `/`, `?`, `#`, spaces and `@`. So any `:` after the user and before
+an `@` on the same line starts a password; the redaction takes everything to the line's last `@`
+(it may hide more than the password, never less)."""
 
 from __future__ import annotations
 
 import re
 
 SECRET_KEYS = r"[^\s=&;#?'\"]*(?:password|passwd|pwd|secret|token)[^\s=&;#?'\"]*"
-_USERINFO_PASSWORD = re.compile(r"(//[^/:@?#\s'\"]*:)[^/?#\s'\"]*@")  # up to the LAST @ of the host
+_USERINFO_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)[^\n]*@")
 _QUERY_SECRET = re.compile(rf"([?&;]{SECRET_KEYS}=)[^&;#\s'\"]*", re.IGNORECASE)
 
 
