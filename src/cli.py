@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.build import check
 from src.config.checks import ConfigError
-from src.config.tracking_checks import uri_password_error
+from src.config.tracking_checks import environment_reads, uri_password_error
 from src.job import JobFailed, default_name, run_job
 from src.report.terminal import job_done
 from src.search.objective import search_trial
@@ -121,11 +121,12 @@ class RefuseSecrets(Callback):
 
 
 def _refuse_secrets(config: DictConfig) -> None:
+    why = next(environment_reads(OmegaConf.to_container(config, resolve=False)), None)
     try:
         uri = OmegaConf.select(config, "tracking.uri", throw_on_resolution_failure=False)
     except Exception:  # noqa: BLE001  (an unresolvable URI is the checks' to report)
-        return
-    why = uri_password_error(uri)
+        uri = None
+    why = why or uri_password_error(uri)
     if why and not full_error():
         print(f"error: {why}", file=sys.stderr)
         sys.exit(2)

@@ -636,3 +636,40 @@ def test_redact_hides_every_password_form() -> None:
     assert tracking.redact("postgresql://u:s3/cret@h/db") == "postgresql://u:***@h/db"
     assert tracking.redact("x mysql://u:pa ss?s3cret@h:1/db y") == "x mysql://u:***@h:1/db y"
     assert tracking.redact("postgresql+psycopg://u:p#w@h/db") == "postgresql+psycopg://u:***@h/db"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("override", "multirun"),
+    [
+        ("tracking.experiment=${oc.env:MLFLOW_TRACKING_PASSWORD}", False),
+        ("tracking.experiment=${oc.env:MLFLOW_TRACKING_PASSWORD}", True),
+        ("+note=x${oc.env:MLFLOW_TRACKING_PASSWORD}", False),
+        ("hydra.job.name=${oc.env:MLFLOW_TRACKING_PASSWORD}", False),
+    ],
+)
+def test_a_value_that_reads_the_environment_is_refused_and_the_secret_written_nowhere(
+    override: str, multirun: bool, tmp_path: Path
+) -> None:
+    """Issue 27: `${oc.env:…}` made the password the experiment's name. Outside hydra.launcher.*
+    (the launchers' own settings) a value may not read the environment: one line naming the key,
+    exit 2, no store, and the variable's value in no output or file."""
+    folder = f"hydra.sweep.dir={tmp_path}/multirun" if multirun else f"hydra.run.dir={tmp_path}/o"
+    proc = run_main(
+        *(["-m", "optim=adam,amsgrad"] if multirun else []),
+        "steps=50",
+        "log.points=5",
+        override,
+        folder,
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        env={"MLFLOW_TRACKING_PASSWORD": "Zs3cretEnv"},
+        check=False,
+        seeded_store=False,
+    )
+    (line,) = clean(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    key = override.lstrip("+").split("=")[0]
+    assert line.startswith(f"error: {key}=") and "reads an environment variable" in line, line
+    assert "Zs3cretEnv" not in proc.stdout + proc.stderr
+    assert files_holding(tmp_path, "Zs3cretEnv") == []
+    assert not (tmp_path / "mlflow.db").exists()

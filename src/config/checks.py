@@ -23,7 +23,7 @@ from src.config import schema, vector_checks
 from src.config.jobs import job_config
 from src.config.limits import engine_limits
 from src.config.task_checks import task_problems
-from src.config.tracking_checks import tracking_problems
+from src.config.tracking_checks import environment_reads, tracking_problems
 from src.config.values import (
     INT64_MAX,
     arguments,
@@ -57,6 +57,10 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     would only repeat an earlier failure."""
     if "hydra" in cfg:  # a config composed with return_hydra_config: check the job's part
         cfg = job_config(cfg)
+    reads = list(environment_reads(OmegaConf.to_container(cfg, resolve=False)))
+    if reads:  # before anything resolves them
+        yield reads[0]
+        return
     missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra.")]
     if missing:
         yield f"{missing[0]}: no value given (set it with {missing[0]}=...)"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,3 +39,29 @@ def uri_password_error(uri: Any) -> str | None:
         "instead: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an MLflow server, "
         "PGPASSWORD or ~/.pgpass for PostgreSQL (MySQL: an option file)"
     )
+
+
+ENV_RESOLVER = re.compile(r"\$\{\s*oc\.env\s*:")  # OmegaConf's resolver that reads a variable
+ENV_ALLOWED = ("hydra.launcher.",)  # a launcher's own settings (RAY_ADDRESS, SLURM_PARTITION)
+OVERRIDES = ("hydra.overrides.", "hydra.job.override_dirname")  # the command line as typed
+
+
+def environment_reads(tree: Any, prefix: str = "") -> Iterator[str]:
+    """One line per value outside `ENV_ALLOWED` that reads an environment variable
+    (`${oc.env:…}`): the variable's value would be logged as a param or a name and written to
+    Hydra's files, and the environment is where passwords live (docs/errors.md). `tree` is the
+    config unresolved (`OmegaConf.to_container(cfg, resolve=False)`)."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    for key, value in sorted(items, key=lambda item: item[0] == "hydra"):  # the job's keys first
+        path = f"{prefix}{key}"
+        if path.startswith(OVERRIDES):
+            continue
+        if isinstance(value, dict | list):
+            yield from environment_reads(value, f"{path}.")
+        elif isinstance(value, str) and ENV_RESOLVER.search(value):
+            if not path.startswith(ENV_ALLOWED):
+                yield (
+                    f"{path}={value!r}: reads an environment variable (oc.env), which may hold a "
+                    "secret and would be logged and written to .hydra/; only hydra.launcher.* "
+                    "may: give the value itself"
+                )
