@@ -9,6 +9,7 @@ if __name__ == "__main__":
 import hydra  # noqa: E402
 
 from src import completion, streams  # noqa: E402
+from src.config import trust  # noqa: E402
 from src.config.registration import register  # noqa: E402
 
 register()  # ${project_root:}, ${unique:} and the typed schema, before Hydra composes
@@ -23,6 +24,10 @@ def main(cfg):  # noqa: ANN001, ANN201  (Hydra's entry point, as in its own exam
 
 if __name__ == "__main__":
     streams.guard()  # a closed or full stdout ends the printing, never the work
+    refused = trust.code_override(sys.argv[1:])  # before Hydra instantiates any callback
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        sys.exit(2)
     if completion.requested(sys.argv[1:]) is None:  # a run, not a tab's query
         from src import cli  # noqa: F401  (torch, MLflow, Hydra's callbacks: what jobs use)
     gc.freeze()  # the start's objects: kept, never scanned again; a job's garbage is collected

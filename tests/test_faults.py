@@ -673,3 +673,37 @@ def test_a_value_that_reads_the_environment_is_refused_and_the_secret_written_no
     assert "Zs3cretEnv" not in proc.stdout + proc.stderr
     assert files_holding(tmp_path, "Zs3cretEnv") == []
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "override",
+    [
+        "+hydra.callbacks.x={_target_:builtins.open,_args_:['{file}',w]}",
+        "hydra.callbacks.report._target_=builtins.open",
+        "+hydra.job_logging.handlers.x={_target_:builtins.open,_args_:['{file}',w]}",
+    ],
+)
+def test_code_named_under_hydra_on_the_command_line_is_refused_before_it_runs(
+    override: str, tmp_path: Path
+) -> None:
+    """Issue 27: Hydra instantiates its callbacks before any of the project's code sees the config,
+    so `+hydra.callbacks.x={_target_:builtins.open,…}` truncated a file, exit 0. The command line
+    may not name code under hydra.* (docs/errors.md, the trust model): one line, exit 2, the file
+    untouched and nothing stored."""
+    victim = tmp_path / "keep.txt"
+    victim.write_text("11 bytes ok")
+    proc = run_main(
+        override.replace("{file}", str(victim)),
+        "steps=50",
+        "log.points=5",
+        f"hydra.run.dir={tmp_path}/o",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        check=False,
+        seeded_store=False,
+    )
+    (line,) = clean(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert line.startswith("error: hydra.") and "may not name code" in line, line
+    assert victim.read_text() == "11 bytes ok"
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "o").exists()
