@@ -5,10 +5,9 @@ STAMP   := .venv/.install-stamp
 ARGS    ?=
 PORT    ?= 5000
 # ui/server listen on loopback unless HOST is given on make's command line (`make ui HOST=...`):
-# a HOST exported in the environment (set for something else) never opens them to the network
-ifneq ($(origin HOST),command line)
-HOST    := 127.0.0.1
-endif
+# a HOST exported in the environment (set for something else) never opens them to the network,
+# not even under `make -e` (which lets the environment override a makefile's own HOST)
+BIND    := $(if $(filter command line,$(origin HOST)),$(HOST),127.0.0.1)
 JOBS    ?=
 STORE   ?= sqlite:///$(CURDIR)/mlflow.db
 LAUNCH  := $(if $(JOBS),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
@@ -51,14 +50,14 @@ lint: install  ## ruff lint and format check
 format: install  ## ruff format
 	.venv/bin/ruff format src tests hydra_plugins && .venv/bin/ruff check --fix src tests hydra_plugins
 
-ui: install  ## the MLflow UI on the project's store, on $(HOST):$(PORT); prints the runs' URL
-	@$(PY) -m src.tracking.ui_url --store sqlite:///$(CURDIR)/mlflow.db --host $(HOST) --port $(PORT)
-	.venv/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host $(HOST) --port $(PORT)
+ui: install  ## the MLflow UI on the project's store, on $(BIND):$(PORT) (HOST=... to open it); prints the runs' URL
+	@$(PY) -m src.tracking.ui_url --store sqlite:///$(CURDIR)/mlflow.db --host $(BIND) --port $(PORT)
+	.venv/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host $(BIND) --port $(PORT)
 
-server: install  ## an MLflow tracking server on $(HOST):$(PORT) over STORE, serving mlruns/
+server: install  ## an MLflow tracking server on $(BIND):$(PORT) over STORE, serving mlruns/
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	.venv/bin/mlflow server --backend-store-uri $(STORE) --serve-artifacts \
-		--artifacts-destination $(CURDIR)/mlruns --host $(HOST) --port $(PORT) $(ARGS)
+		--artifacts-destination $(CURDIR)/mlruns --host $(BIND) --port $(PORT) $(ARGS)
 
 clean:  ## remove run outputs (keeps .venv and the MLflow store)
 	rm -rf outputs multirun/*/ .pytest_cache .ruff_cache reports/*/

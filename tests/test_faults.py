@@ -524,10 +524,12 @@ def test_make_ui_and_server_bind_localhost_unless_told(target: str) -> None:
     """Only a HOST given on make's command line opens the UI or server beyond loopback: an
     exported HOST (a shell's or a CI's, set for something else) does not."""
 
-    def dry_run(*args: str, env_host: str | None = None) -> str:
-        env = {k: v for k, v in os.environ.items() if k != "HOST"}
+    def dry_run(*args: str, env_host: str | None = None, flags: str = "") -> str:
+        env = {k: v for k, v in os.environ.items() if k not in ("HOST", "MAKEFLAGS")}
         if env_host is not None:
             env["HOST"] = env_host
+        if flags:
+            env["MAKEFLAGS"] = flags
         return subprocess.run(
             ["make", "-n", target, *args],
             cwd=PROJECT_ROOT,
@@ -542,6 +544,10 @@ def test_make_ui_and_server_bind_localhost_unless_told(target: str) -> None:
     assert "0.0.0.0" not in dry_run(env_host="0.0.0.0")
     assert "--host 0.0.0.0" in dry_run("HOST=0.0.0.0")
     assert "--host 0.0.0.0" in dry_run("HOST=0.0.0.0", env_host="10.0.0.1")
+    # issue 27: make -e (MAKEFLAGS=e) lets the environment win over the makefile's assignments
+    assert "0.0.0.0" not in dry_run("-e", env_host="0.0.0.0")
+    assert "0.0.0.0" not in dry_run(env_host="0.0.0.0", flags="e")
+    assert "--host 0.0.0.0" in dry_run("-e", "HOST=0.0.0.0")
 
 
 @pytest.mark.slow
