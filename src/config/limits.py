@@ -68,14 +68,22 @@ def available_memory() -> int | None:
 
 
 def _memory(tree: dict, itemsize: int) -> Iterator[str]:
+    """The engines' buffers (`replicate_bytes` per replicate and coordinate: a d-dimensional
+    problem holds d of everything) against the memory this machine has available."""
     replicates, points = tree.get("replicates"), tree["log"].get("points")
+    fn = tree.get("fn") if isinstance(tree.get("fn"), dict) else {}
+    dim = fn.get("dim", 1)
     available = available_memory()
-    if not (is_int(replicates) and is_int(points)) or available is None:
+    if not (is_int(replicates) and is_int(points) and is_int(dim)) or available is None:
         return
-    each = replicate_bytes(itemsize, points)
+    each = replicate_bytes(itemsize, points) * max(dim, 1)
     if replicates * each > available:
+        what = (
+            f"fn.dim={dim} × replicates={replicates}" if "dim" in fn else f"replicates={replicates}"
+        )
+        unit = f"a replicate of {dim} coordinates" if "dim" in fn else "a replicate"
         yield (
-            f"replicates={replicates}: needs about {replicates * each / 2**30:.1f} GiB "
-            f"({each / 2**20:.1f} MiB a replicate), more than the {available / 2**30:.1f} GiB "
-            f"this machine has available; at most {available // each} here"
+            f"{what}: needs about {replicates * each / 2**30:.1f} GiB ({each / 2**20:.1f} MiB "
+            f"{unit}), more than the {available / 2**30:.1f} GiB this machine has available; at "
+            f"most {available // each} replicates here"
         )

@@ -22,6 +22,12 @@ def tracking_problems(tree: dict) -> Iterator[str]:
         if not isinstance(value, str) or not value.strip():
             shown = redact(value) if isinstance(value, str) else show(value)
             yield f"tracking.{key}={shown!r}: must be a non-empty string"
+    experiment = tracking.get("experiment")
+    if isinstance(experiment, str) and len(experiment) > EXPERIMENT_NAME_MAX:
+        yield (
+            f"tracking.experiment={experiment[:24]!r}… ({len(experiment):,} characters): MLflow "
+            f"takes at most {EXPERIMENT_NAME_MAX}"
+        )
     why = uri_password_error(tracking.get("uri"))
     if why:
         yield why
@@ -41,6 +47,7 @@ def uri_password_error(uri: Any) -> str | None:
     )
 
 
+EXPERIMENT_NAME_MAX = 500  # MLflow's limit on an experiment's name (its store refuses longer)
 ENV_RESOLVER = re.compile(r"\$\{\s*oc\.env\s*:")  # OmegaConf's resolver that reads a variable
 ENV_ALLOWED = ("hydra.launcher.",)  # a launcher's own settings (RAY_ADDRESS, SLURM_PARTITION)
 OVERRIDES = ("hydra.overrides.", "hydra.job.override_dirname")  # the command line as typed

@@ -432,6 +432,12 @@ def test_the_job_instantiates_only_a_groups_own_target(tmp_path: Path) -> None:
         (("x0=-1.5", "projection=none"), "x0=-1.5: must be in F = [-1, 1]"),
         (("x0=3", "projection=ball", "projection.radius=2"), "x0=3.0: must be in F = [-2, 2]"),
         (("replicates=10000000",), "replicates=10000000: needs about"),
+        # issue 27: a d-dim problem's memory grows with d (this one was OOM-killed at 23.7 GB)
+        (
+            ("fn=periodic_nd", "fn.dim=10000000", "fn.C=101", "fn.period=101"),
+            "fn.dim=10000000 × replicates=1: needs about",
+        ),
+        (("tracking.experiment=" + "a" * 100_000,), "tracking.experiment='aaaaaaaa"),
     ],
 )
 def test_values_the_engines_cannot_take_are_refused(overrides: tuple, start: str) -> None:
@@ -443,6 +449,8 @@ def test_valid_edges_still_pass() -> None:
     validate(make_cfg("x0=1", *SMALL))
     validate(make_cfg("x0=-1", "projection=none", "dtype=float64", "fn.C=1e300", *SMALL))
     validate(make_cfg("replicates=64", *SMALL))
+    validate(make_cfg("fn=periodic_nd", "fn.dim=1000", "fn.C=101", "fn.period=101", *SMALL))
+    validate(make_cfg("tracking.experiment=" + "a" * 500, *SMALL))
 
 
 @pytest.mark.slow
