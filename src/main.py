@@ -9,7 +9,7 @@ if __name__ == "__main__":
 import hydra  # noqa: E402
 
 from src import completion, streams  # noqa: E402
-from src.config import trust  # noqa: E402
+from src.config import command_line, trust  # noqa: E402
 from src.config.registration import register  # noqa: E402
 
 register()  # ${project_root:}, ${unique:} and the typed schema, before Hydra composes
@@ -24,7 +24,8 @@ def main(cfg):  # noqa: ANN001, ANN201  (Hydra's entry point, as in its own exam
 
 if __name__ == "__main__":
     streams.guard()  # a closed or full stdout ends the printing, never the work
-    refused = trust.code_override(sys.argv[1:])  # before Hydra instantiates any callback
+    arguments = sys.argv[1:]  # before Hydra reads them or instantiates any callback
+    refused = command_line.grammar_problem(arguments) or trust.code_override(arguments)
     if refused:
         print(f"error: {refused}", file=sys.stderr)
         sys.exit(2)

@@ -9,7 +9,9 @@ import functools
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from src.build import build, check, job_kind, notes
@@ -23,6 +25,14 @@ class SweepRun(ParentRun):
 
     def __init__(self) -> None:
         super().__init__(check=check_sweep)
+
+
+class CheckRunDir(Callback):
+    """A single run's folder (`hydra.run.dir`) checked before Hydra makes it: one line, exit 2
+    (conf/config.yaml, `hydra.callbacks.run_dir`; a sweep's folder: `check_sweep_dir`)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_writable(config, "hydra.run.dir")
 
 
 class SearchSweepRun(ParentRun):
@@ -91,9 +101,14 @@ def _seed_note(composed: DictConfig, swept: list[str]) -> list[str]:
 
 def check_sweep_dir(config: DictConfig) -> None:
     """Exit 2 with one line if the sweep's folder cannot be created or written."""
+    check_writable(config, "hydra.sweep.dir")
+
+
+def check_writable(config: DictConfig, key: str) -> None:
+    """Exit 2 with one line if the folder at `key` cannot be created or written."""
     if "hydra" not in config:
         return
-    folder = Path(str(config.hydra.sweep.dir))
+    folder = Path(str(OmegaConf.select(config, key)))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -101,8 +116,7 @@ def check_sweep_dir(config: DictConfig) -> None:
     except OSError as error:
         why = error.strerror or type(error).__name__
         print(
-            f"error: hydra.sweep.dir={str(folder)!r}: cannot create or write it ({why}); "
-            "nothing was run",
+            f"error: {key}={str(folder)!r}: cannot create or write it ({why}); nothing was run",
             file=sys.stderr,
         )
         raise SystemExit(2) from None

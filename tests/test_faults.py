@@ -713,3 +713,32 @@ def test_code_named_under_hydra_on_the_command_line_is_refused_before_it_runs(
     assert line.startswith("error: hydra.") and "may not name code" in line, line
     assert victim.read_text() == "11 bytes ok"
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("arguments", "start"),
+    [
+        (("hydra.run.dir=/proc/x",), "error: hydra.run.dir='/proc/x': cannot create or write it"),
+        (("optim.lr=é",), "error: 'optim.lr=é': Hydra's override grammar cannot read it"),
+        (("tracking.experiment=a\nb",), "error: 'tracking.experiment=a\\nb': Hydra's override"),
+        (("-m", "optim.lr=é,1"), "error: 'optim.lr=é,1': Hydra's override grammar cannot read it"),
+    ],
+)
+def test_a_run_folder_or_an_override_hydra_cannot_take_is_one_line(
+    arguments: tuple[str, ...], start: str, tmp_path: Path
+) -> None:
+    """Issue 27: a folder Hydra cannot make (a traceback from pathlib) and an override its lexer
+    rejects (5 lines of LexerNoViableAltException): one line, exit 2, nothing stored."""
+    proc = run_main(
+        *arguments,
+        "steps=50",
+        "log.points=5",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        check=False,
+        seeded_store=False,
+    )
+    lines = clean(proc.stderr)
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(start), lines[0]
+    assert not (tmp_path / "mlflow.db").exists()

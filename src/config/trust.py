@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import re
 
+from src.config.command_line import overrides
+
 CODE_KEYS = re.compile(r"^hydra\.(callbacks\b|.*_target_|.*\b(handlers|filters|formatters)\b)")
 
 
 def code_override(arguments: list[str]) -> str | None:
     """One line if an override of `arguments` (the command line) names code under `hydra.`."""
-    for argument in arguments:
+    for argument in overrides(arguments):
         key, equals, value = argument.partition("=")
         key = key.lstrip("+~")
         if not equals or not key.startswith("hydra."):
