@@ -18,6 +18,7 @@ DATA_NAMES = {"Digits": "digits", "MNIST": "MNIST", "CIFAR10": "CIFAR-10"}
 # a run's identity dimension -> its config group
 SYMBOLS = {"optim.betas.0": "β₁", "optim.betas.1": "β₂", "optim.lr": "lr"}  # axis labels
 IDENTITY = {"optimizer": "optim", "fn": "fn", "task": "task", "data": "data"}
+SET_BY = {"fn": ("replicates",)}  # top-level keys a group's option sets (a random fn: R = 10)
 
 
 def class_name(params: Mapping[str, str], node: str) -> str:
@@ -97,7 +98,12 @@ def sweep_dimensions(runs: Sequence[ChildRun], overrides: str = "") -> list[str]
         if len({dim_value(r, dim) for r in logged}) > 1:
             dims.append(dim)
         varying = [
-            k for k in varying if not (k.startswith(f"{group}.") and _determined(logged, k, dim))
+            k
+            for k in varying
+            if not (
+                (k.startswith(f"{group}.") or k in SET_BY.get(group, ()))
+                and _determined(logged, k, dim)
+            )
         ]
     order = _override_order(overrides)
     varying.sort(key=lambda k: (order.index(k) if k in order else len(order), k))
