@@ -113,9 +113,9 @@ def misplaced_artifacts(uri: str, location: str | None) -> str | None:
     if parsed.scheme not in ("", "file"):
         return None
     root = Path(url2pathname(parsed.path)).resolve()
-    folder = database.resolve().parent
-    if root.is_relative_to(folder):
-        return None
+    folder = database.absolute().parent  # where the URI says the store is (a symlinked file: here)
+    if root.is_relative_to(folder.resolve()) or root.is_relative_to((folder / "mlruns").resolve()):
+        return None  # in place, also when mlflow.db or mlruns/ is a symlink into another folder
     return (
         f"warning: the store {database} keeps its artifacts in {root}, outside {folder} "
         "(a copied or moved mlflow.db writes to its old folder: docs/tracking.md)"
