@@ -41,6 +41,8 @@ from src.config.values import (
     unknown_keys,
 )
 
+PROBLEM_PROTOCOL = ("coefficients", "expected_optimum")  # what every fn must define itself
+
 
 class ConfigError(CompactHydraException, ValueError):
     """An invalid config value. The message is one line: key, value given, what is allowed."""
@@ -185,6 +187,13 @@ def _fn(tree: dict) -> Iterator[str]:
     what = "an src.problems.functions.OnlineFunction"
     target = yield from target_class(node, "fn", OnlineFunction, what)
     if target is None:
+        return
+    lacks = [m for m in PROBLEM_PROTOCOL if getattr(target, m) is getattr(OnlineFunction, m)]
+    if lacks:
+        yield (
+            f"fn._target_={show(node['_target_'])}: lacks {', '.join(lacks)} of the problem "
+            "protocol (docs/extending.md)"
+        )
         return
     bad = list(arguments(node, "fn", target))
     yield from bad
