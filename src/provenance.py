@@ -95,6 +95,8 @@ def user_files(cfg: DictConfig) -> list[Path]:
     files: list[Path] = []
     for node in TARGET_NODES:
         target = OmegaConf.select(cfg, f"{node}._target_", default=None)
+        if target is None:
+            continue
         try:
             path = Path(inspect.getsourcefile(get_object(str(target)))).resolve()
         except Exception:  # noqa: BLE001, S112  (no target, a builtin: no source of its own)
