@@ -152,7 +152,8 @@ def run_job(
         finally:
             close()
         clock.lap("compute")
-        tracking.set_tags(client, run_id, {"engine": engine})
+        batch = {"batch": str(result.info["batch"])} if "batch" in result.info else {}
+        tracking.set_tags(client, run_id, {"engine": engine, **batch})  # batch: jobs in its pass
         with signals_held() if result.status == INTERRUPTED else contextlib.nullcontext():
             log_outcome(client, run_id, cfg, result, hydra_dir, clock, sources)  # if stopped
     except KeyboardInterrupt:

@@ -126,3 +126,6 @@ def test_the_batched_launcher_logs_each_job_as_it_would_alone(tmp_path: Path) ->
     assert "batched: 8 jobs of SignSGD in one pass" in proc.stdout + proc.stderr
     assert len(stores["basic"]) == 8
     assert stores["batched"] == stores["basic"]  # every final and history point, exactly
+    client = MlflowClient(f"sqlite:///{tmp_path / 'batched' / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert {r.data.tags.get("batch") for r in runs if r.data.tags.get("role") != "sweep"} == {"8"}

@@ -117,3 +117,9 @@ def test_a_problem_without_the_protocols_methods_is_refused(tmp_path: Path, monk
         "fn._target_='half.Half': lacks expected_optimum of the problem protocol "
         "(docs/extending.md)"
     ]
+
+
+def test_a_user_folder_that_is_not_there_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(USER_ENV, str(tmp_path / "nowhere"))
+    found = list(problems(make_cfg()))
+    assert found == [f"{USER_ENV}='{tmp_path / 'nowhere'}': no such folder (docs/extending.md)"]

@@ -25,9 +25,17 @@ def user_folders() -> list[Path]:
     return [Path(p).expanduser().resolve() for p in given.split(os.pathsep) if p.strip()]
 
 
+def add_to_sys_path() -> None:
+    """Each user folder on `sys.path` (after what is there: a user's module never shadows an
+    installed one). Also called by `src.config.registration.register()`, which every process that
+    runs a job calls (a joblib worker never composes a config)."""
+    for folder in user_folders():
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
+
+
 class UserFolders(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         for folder in user_folders():
             search_path.append(provider="breaking-adam-user", path=f"file://{folder / 'conf'}")
-            if str(folder) not in sys.path:
-                sys.path.append(str(folder))
+        add_to_sys_path()

@@ -39,6 +39,7 @@ from src.config.values import (
     show,
     target_class,
     unknown_keys,
+    user_folder_problems,
 )
 
 PROBLEM_PROTOCOL = ("coefficients", "expected_optimum")  # what every fn must define itself
@@ -86,6 +87,7 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     except OmegaConfBaseException as error:
         yield f"{getattr(error, 'full_key', None) or 'config'}: {first_line(error)}"
         return
+    yield from user_folder_problems()
     yield from _top_level(tree)
     yield from _optim(tree)
     if tree.get("task") is None:  # a task trains a model: fn and projection are not read

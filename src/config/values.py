@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import os
 import types
 import typing
 from collections.abc import Iterator
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import get_object
@@ -70,6 +72,14 @@ def target_class(node: Any, group: str, base: type, what: str) -> Iterator[str]:
 
 
 USER_ENV = "BREAKING_ADAM_USER_DIR"  # a user's own folders (hydra_plugins/breaking_adam_user)
+
+
+def user_folder_problems() -> Iterator[str]:
+    """A folder named by BREAKING_ADAM_USER_DIR that is not there (a typo would otherwise read as
+    `Could not find 'optim/signsgd'`)."""
+    for given in os.environ.get(USER_ENV, "").split(os.pathsep):
+        if given.strip() and not Path(given).expanduser().is_dir():
+            yield f"{USER_ENV}={given!r}: no such folder (docs/extending.md)"
 
 
 def import_failure(name: str, error: BaseException) -> str:

@@ -135,29 +135,33 @@ def run(
         bounds = spec.comparator_bounds()
         x0 = x.detach()[j * reps : (j + 1) * reps]
         books.append(RegretBook(reps, bounds, grid, x0, spec.fn.gradient_bound(*bounds)))
-    status = [FINISHED] * jobs
-    reason = [""] * jobs
+    status, reason = [FINISHED] * jobs, [""] * jobs
     began = time.perf_counter()
-    for start in range(1, first.steps + 1, CHUNK):
-        n = min(CHUNK, first.steps - start + 1)
-        coeffs = [spec.fn.coefficients(start, n, s) for spec, s in zip(specs, streams, strict=True)]
-        a = torch.cat([c.a.expand(n, reps) for c in coeffs], dim=1).to(first.dtype)
-        b = None
-        if coeffs[0].b is not None:
-            b = torch.cat([c.b.expand(n, reps) for c in coeffs], dim=1).to(first.dtype)
-        x_after = torch.empty(n, jobs * reps, dtype=first.dtype)
-        done = _run_chunk(x, optimizer, scheduler, first.projection, a, b, x_after, False)
+    try:
+        for start in range(1, first.steps + 1, CHUNK):
+            n = min(CHUNK, first.steps - start + 1)
+            coeffs = [spec.fn.coefficients(start, n, streams[j]) for j, spec in enumerate(specs)]
+            a = torch.cat([c.a.expand(n, reps) for c in coeffs], dim=1).to(first.dtype)
+            b = None
+            if coeffs[0].b is not None:  # the jobs' losses are all quadratic (src.batched)
+                b = torch.cat([c.b.expand(n, reps) for c in coeffs], dim=1).to(first.dtype)
+            x_after = torch.empty(n, jobs * reps, dtype=first.dtype)
+            done = _run_chunk(x, optimizer, scheduler, first.projection, a, b, x_after, False)
+            for j, book in enumerate(books):
+                if status[j] != FINISHED:
+                    continue
+                mine = x_after[:done, j * reps : (j + 1) * reps].contiguous()  # as if alone
+                valid = book.add_chunk(start, coeffs[j], mine)
+                if valid < done:
+                    status[j], reason[j] = DIVERGED, f"non-finite x or loss at step {start + valid}"
+                elif done < n:
+                    status[j], reason[j] = INTERRUPTED, f"interrupted after step {start + done - 1}"
+            if FINISHED not in status:
+                break
+    except KeyboardInterrupt:  # between chunks (drawing or booking coefficients): stop there
         for j, book in enumerate(books):
-            if status[j] != FINISHED:
-                continue
-            mine = x_after[:done, j * reps : (j + 1) * reps].contiguous()  # as it would be alone
-            valid = book.add_chunk(start, coeffs[j], mine)
-            if valid < done:
-                status[j], reason[j] = DIVERGED, f"non-finite x or loss at step {start + valid}"
-            elif done < n:
-                status[j], reason[j] = INTERRUPTED, f"interrupted after step {start + done - 1}"
-        if all(s != FINISHED for s in status):
-            break
+            if status[j] == FINISHED:
+                status[j], reason[j] = INTERRUPTED, f"interrupted after step {book.steps_done}"
     elapsed = time.perf_counter() - began
     results = [book.result(s, r, elapsed) for book, s, r in zip(books, status, reason, strict=True)]
     for result in results:
