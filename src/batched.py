@@ -20,9 +20,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src import precomputed
-from src.build import build_spec, engine_for, optimizer_factory, optimizer_name
+from src.build import SYNTHETIC, build_spec, engine_for, optimizer_factory, optimizer_name
 from src.config.schema import Schedule
 from src.engines import batched_loop, vector_loop
+from src.job import make_progress
 from src.problems.functions import RandomStreams
 
 NOT_COMPUTE = ("figures", "report", "progress_every_s")  # log keys that change no number
@@ -66,16 +67,23 @@ def precompute(configs: list[DictConfig]) -> list[str]:
     for group in groups.values():
         if len(group) < 2:
             continue
-        name = str(group[0].optim._target_)
+        target = str(group[0].optim._target_)
         factories = [optimizer_factory(cfg) for cfg in group]
         schedule = Schedule(group[0].schedule.name).value
         why = batched_loop.probe(factories, build_spec(group[0]).dtype, schedule)
         if why:
-            lines.append(f"batched: {len(group)} jobs of {name} run job by job: not elementwise "
+            lines.append(f"batched: {len(group)} jobs of {target} run job by job: not elementwise "
                          f"with per-element hyper-parameters ({why})")  # fmt: skip
             continue
         began = time.perf_counter()
-        results = batched_loop.run([build_spec(cfg) for cfg in group], factories, schedule)
+        specs = [build_spec(cfg) for cfg in group]
+        every = float(group[0].log.get("progress_every_s", 10.0))
+        name = f"{len(group)} jobs of {optimizer_name(group[0])} in one pass"
+        progress, close = make_progress(specs[0].steps, SYNTHETIC.progress_every, every, name)
+        try:
+            results = batched_loop.run(specs, factories, schedule, progress)
+        finally:
+            close()
         for cfg, result in zip(group, results, strict=True):
             precomputed.keep(cfg, result)
         lines.append(

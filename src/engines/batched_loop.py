@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from src.engines.spec import OptimizerFactory, RunSpec, warm_up
+from src.engines.spec import OptimizerFactory, Progress, RunSpec, warm_up
 from src.engines.torch_loop import _run_chunk
 from src.problems.functions import CHUNK, RandomStreams
 from src.problems.regret import DIVERGED, FINISHED, INTERRUPTED, RegretBook, RunResult, log_grid
@@ -117,7 +117,10 @@ def _probe_steps(make: OptimizerFactory, grads: Tensor, schedule: str) -> Tensor
 
 
 def run(
-    specs: Sequence[RunSpec], factories: Sequence[OptimizerFactory], schedule: str = "constant"
+    specs: Sequence[RunSpec],
+    factories: Sequence[OptimizerFactory],
+    schedule: str = "constant",
+    progress: Progress | None = None,
 ) -> list[RunResult]:
     """Each job's result, as `torch_loop.run(specs[j], factories[j], schedule)` gives it alone
     (the probe must have passed; the specs share steps, replicates, x0, dtype, projection, grid)."""
@@ -156,6 +159,8 @@ def run(
                     status[j], reason[j] = DIVERGED, f"non-finite x or loss at step {start + valid}"
                 elif done < n:
                     status[j], reason[j] = INTERRUPTED, f"interrupted after step {start + done - 1}"
+            if progress:
+                progress(done)
             if FINISHED not in status:
                 break
     except KeyboardInterrupt:  # between chunks (drawing or booking coefficients): stop there
