@@ -27,6 +27,7 @@ from src.job import make_progress
 from src.problems.functions import RandomStreams
 
 NOT_COMPUTE = ("figures", "report", "progress_every_s")  # log keys that change no number
+MAX_ELEMENTS = 256  # jobs × replicates in one pass: a chunk of coefficients is ≈ 130 MB (float64)
 
 
 def signature(cfg: DictConfig) -> str | None:
@@ -65,16 +66,24 @@ def precompute(configs: list[DictConfig]) -> list[str]:
     lines = []
     torch.set_num_threads(1)  # as each job runs alone (src.job.run_job)
     for group in groups.values():
-        if len(group) < 2:
-            continue
-        target = str(group[0].optim._target_)
+        width = max(1, MAX_ELEMENTS // int(group[0].replicates))  # jobs a pass holds
+        for first in range(0, len(group), width):
+            if len(group[first : first + width]) > 1:
+                lines.append(_one_pass(group[first : first + width]))
+    return lines
+
+
+def _one_pass(group: list[DictConfig]) -> str:
+    """Run `group` as one pass (its results kept for its jobs) once the probe passes; the line
+    that says what happened. An error here leaves the jobs to run one by one, as ever."""
+    target = str(group[0].optim._target_)
+    try:
         factories = [optimizer_factory(cfg) for cfg in group]
         schedule = Schedule(group[0].schedule.name).value
         why = batched_loop.probe(factories, build_spec(group[0]).dtype, schedule)
         if why:
-            lines.append(f"batched: {len(group)} jobs of {target} run job by job: not elementwise "
-                         f"with per-element hyper-parameters ({why})")  # fmt: skip
-            continue
+            return (f"batched: {len(group)} jobs of {target} run job by job: not elementwise "
+                    f"with per-element hyper-parameters ({why})")  # fmt: skip
         began = time.perf_counter()
         specs = [build_spec(cfg) for cfg in group]
         every = float(group[0].log.get("progress_every_s", 10.0))
@@ -84,10 +93,13 @@ def precompute(configs: list[DictConfig]) -> list[str]:
             results = batched_loop.run(specs, factories, schedule, progress)
         finally:
             close()
-        for cfg, result in zip(group, results, strict=True):
-            precomputed.keep(cfg, result)
-        lines.append(
-            f"batched: {len(group)} jobs of {optimizer_name(group[0])} in one pass "
-            f"({time.perf_counter() - began:.1f} s); each logged as its own run"
-        )
-    return lines
+    except Exception as error:  # noqa: BLE001  (the jobs then run alone and report it themselves)
+        text = str(error).strip()
+        why = f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"[:200]
+        return f"batched: {len(group)} jobs of {target} run job by job: {why}"
+    for cfg, result in zip(group, results, strict=True):
+        precomputed.keep(cfg, result)
+    return (
+        f"batched: {len(group)} jobs of {optimizer_name(group[0])} in one pass "
+        f"({time.perf_counter() - began:.1f} s); each logged as its own run"
+    )

@@ -129,3 +129,9 @@ def test_the_batched_launcher_logs_each_job_as_it_would_alone(tmp_path: Path) ->
     client = MlflowClient(f"sqlite:///{tmp_path / 'batched' / 'mlflow.db'}")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert {r.data.tags.get("batch") for r in runs if r.data.tags.get("role") != "sweep"} == {"8"}
+
+
+def test_jobs_of_many_replicates_run_alone(signsgd: type) -> None:
+    """A pass holds at most MAX_ELEMENTS jobs × replicates (its coefficients' memory)."""
+    many = [make_cfg("optim=signsgd", f"optim.lr={lr}", "replicates=200", *SMALL) for lr in (1, 2)]
+    assert precompute(many) == []
