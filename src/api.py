@@ -14,7 +14,7 @@ jobs; nothing stored), then run by `src.job.run_job`: the same runs, names, tags
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -74,12 +74,15 @@ def sweep(*overrides: str) -> Swept:
         base = compose("config", overrides=fixed, return_hydra_config=True)
         with open_dict(base):
             base.hydra.overrides.task = list(overrides)
+        planned = sweep_overrides(base)
+        if planned is None:
+            raise ConfigError(
+                "hydra.sweeper: sweep() runs a grid (Hydra's basic sweeper); a search or a "
+                "bisection runs from the command line (python -m src.main -m +search=...)"
+            )
         loader = GlobalHydra.instance().config_loader()
         swept = swept_keys(base)
-        jobs = [
-            _job(loader.load_sweep_config(base, job), job, swept)
-            for job in sweep_overrides(base) or []
-        ]
+        jobs = [_job(loader.load_sweep_config(base, job), job, swept) for job in planned]
     invalid = []
     for number, job in enumerate(jobs):
         try:
@@ -116,7 +119,7 @@ class _Job:
     choices: dict[str, str]
 
 
-def _job(composed: DictConfig, overrides: list[str], swept: list[str] = ()) -> _Job:
+def _job(composed: DictConfig, overrides: list[str], swept: Sequence[str] = ()) -> _Job:
     """The job's own config, its options named truthfully and its run's name."""
     choices = {
         group: str(option)
