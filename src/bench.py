@@ -8,7 +8,9 @@ Measures (Adam with amsgrad=True, lr 0.001, betas (0.9, 0.99), x clamped to [−
      from the seeded streams) the stochastic problem,
 then the wall time of the default sweep (4 × 6,000,000 steps, Python start, imports, MLflow
 logging and the sweep's report included) in a subprocess, a 60-job grid's (with its time per job
-after the first), a counterexample search's, and where one job's time goes with
+after the first), a counterexample search's, a user's SignSGD swept over 64 step sizes under
+the batched launcher against one such job alone (`src.bench_batched`), and where one job's time
+goes with
 the numba kernels' first compile (`src.bench_job`). Prints Markdown tables; ratios are against the
 plain loop. `--only PART ...` runs some of them. No assertion: numbers, not tests.
 """
@@ -219,7 +221,9 @@ def main() -> None:
         help="the parts to run (default: all): " + "; ".join(f"{k}: {v}" for k, v in PARTS.items()),
     )
     args = parser.parse_args()
-    parts = [p for p in args.only if not (args.no_sweep and p in ("sweep", "grid", "search"))]
+    parts = [
+        p for p in args.only if not (args.no_sweep and p in ("sweep", "grid", "batched", "search"))
+    ]
     print(f"Machine: {machine()}\n")
     plain_step = None  # seconds a step of the plain loop, once timed
     if "engines" in parts:
@@ -239,6 +243,10 @@ def main() -> None:
         )
     if "search" in parts:
         print_search(args.search_trials)
+    if "batched" in parts:
+        from src.bench_batched import print_batched  # noqa: PLC0415
+
+        print_batched()
     if "job" in parts:
         from src.bench_job import breakdown, table  # noqa: PLC0415
 
@@ -258,6 +266,7 @@ PARTS = {
     "engines": "the loops side by side (and the default sweep with it)",
     "sweep": "the default sweep's wall time",
     "grid": "a 60-job grid's wall time and time per job after the first",
+    "batched": "64 jobs of a user's SignSGD as one computation against one alone",
     "search": "the counterexample search's wall time",
     "job": "one job's breakdown and the numba kernels' first compile (src.bench_job)",
 }

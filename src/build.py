@@ -15,6 +15,7 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from src import precomputed
 from src.config.checks import ConfigError, validate
 from src.config.schema import TASK_IGNORES, DType, Engine, Schedule
 from src.engines import fast as fast_engine
@@ -142,7 +143,10 @@ def run_engine(
     cfg: DictConfig, spec: RunSpec, progress: Callable[[int], None] | None
 ) -> tuple[str, Result]:
     """Run a synthetic job on the engine `cfg.engine` asks for; returns (engine that ran,
-    result)."""
+    result). A job computed ahead in a batch (`src.batched`) takes its result instead."""
+    ready = precomputed.take(cfg)
+    if ready is not None:
+        return "torch", ready
     schedule = Schedule(cfg.schedule.name).value
     if engine_for(cfg, spec) == "fast":  # it may hand the job to torch (result.info["engine"])
         result = fast_engine.run(spec, optimizer_factory(cfg), schedule, progress)

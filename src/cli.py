@@ -40,6 +40,7 @@ from src.build import check
 from src.config.checks import ConfigError
 from src.config.tracking_checks import environment_reads, uri_password_error
 from src.job import JobFailed, default_name, run_job
+from src.provenance import named_choices
 from src.report.terminal import job_done
 from src.search.objective import search_trial
 from src.tracking import store as tracking
@@ -62,6 +63,7 @@ def job(cfg: DictConfig) -> Any:
         for group, option in hc.runtime.choices.items()
         if group in CHOICE_GROUPS and option not in (None, "null")
     }
+    choices = named_choices(choices, list(hc.overrides.task), cfg)  # `SGD`, if _target_ is given
     swept = swept_keys() if multirun else []
     name = default_name(cfg, choices, swept)
     _stop_on_sigterm()

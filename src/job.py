@@ -9,12 +9,10 @@ its figure, the config.
 from __future__ import annotations
 
 import contextlib
-import functools
 import getpass
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +25,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from src import PROJECT_ROOT
+from src import provenance
 from src.build import TASK_KEYS, check, engine_for, job_kind, notes, optimizer_name
 from src.engines.result import DIVERGED, INTERRUPTED, Result
 from src.engines.spec import RunSpec, warm_up
@@ -38,26 +36,6 @@ log = logging.getLogger(__name__)
 
 class JobFailed(RuntimeError):
     """A job's run ended FAILED (e.g. diverged); its run in the store says why."""
-
-
-@functools.cache  # once per process: a sweep's jobs share the checkout
-def git_state() -> dict[str, str]:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args],
-                cwd=PROJECT_ROOT,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = "true" if git("status", "--porcelain", "--untracked-files=no") else "false"
-    return {"mlflow.source.git.commit": commit, "git_dirty": dirty}
 
 
 HYDRA_KEYS = ("_target_", "_partial_")  # how Hydra builds a node: `<node>.class` says what ran
@@ -152,9 +130,12 @@ def run_job(
     torch.set_num_threads(1)  # the problems are tiny and sequential: threads only add overhead
     client, experiment = tracking.connect(str(cfg.tracking.uri), str(cfg.tracking.experiment))
     choices = choices or {}
+    files = provenance.user_files(cfg)  # a user's own classes: logged under source/, hashed
+    sources = {path.name: path.read_bytes() for path in files}
     tags = {
-        **git_state(),
-        "torch_version": torch.__version__,
+        **provenance.git_state(files),
+        **provenance.versions(),
+        **provenance.source_tags(sources),
         "seed": str(cfg.seed),
         "optimizer": choices.get("optim", optimizer_name(cfg)),  # the option, e.g. amsgrad
         "optimizer.class": optimizer_name(cfg),  # the class that ran, e.g. Adam
@@ -177,9 +158,10 @@ def run_job(
         finally:
             close()
         clock.lap("compute")
-        tracking.set_tags(client, run_id, {"engine": engine})
+        batch = {"batch": str(result.info["batch"])} if "batch" in result.info else {}
+        tracking.set_tags(client, run_id, {"engine": engine, **batch})  # batch: jobs in its pass
         with signals_held() if result.status == INTERRUPTED else contextlib.nullcontext():
-            log_outcome(client, run_id, cfg, result, hydra_dir, clock)  # what it has, if stopped
+            log_outcome(client, run_id, cfg, result, hydra_dir, clock, sources)  # if stopped
     except KeyboardInterrupt:
         with signals_held():
             tracking.end_run(client, run_id, "KILLED")
@@ -254,7 +236,7 @@ def default_name(
         for group in groups
     ]
     for key in swept:
-        if key in groups or key.startswith(("hydra", "tracking.")):
+        if key in groups or key.startswith(("hydra", "tracking.")) or key.endswith("._target_"):
             continue
         if key not in choices and OmegaConf.select(cfg, key, default=ABSENT) is ABSENT:
             continue  # not a key of this job: a search's key of another problem family
@@ -291,10 +273,12 @@ def log_outcome(
     result: Result,
     hydra_dir: Path | None,
     clock: Stopwatch | None = None,
+    sources: dict[str, bytes] | None = None,
 ) -> None:
     """The run's metric histories, final metrics, and its artifacts in one call: `<artifact>.npz`,
-    `config.yaml`, the `.hydra/` copy and `<artifact>.png` (when there is anything to draw and
-    `log.figures`). `clock` gets the laps `logging` and `figure` (drawn and saved)."""
+    `config.yaml`, the `.hydra/` copy, `source/<file>` per user source file (`sources`) and
+    `<artifact>.png` (when there is anything to draw and `log.figures`). `clock` gets the laps
+    `logging` and `figure` (drawn and saved)."""
     clock = clock or Stopwatch()
     steps, histories = result.log_steps.tolist(), result.histories()
     for names, first in chart_histories(result):
@@ -306,6 +290,9 @@ def log_outcome(
             folder = Path(name)
             np.savez(folder / f"{result.artifact}.npz", **result.arrays())
             _write_config_files(cfg, folder, hydra_dir)
+            for file, data in (sources or {}).items():
+                (folder / "source").mkdir(exist_ok=True)
+                (folder / "source" / file).write_bytes(data)
             clock.lap("logging")
             try:
                 if len(result.log_steps) and cfg.log.figures:  # something to draw, and asked

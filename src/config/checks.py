@@ -39,7 +39,10 @@ from src.config.values import (
     show,
     target_class,
     unknown_keys,
+    user_folder_problems,
 )
+
+PROBLEM_PROTOCOL = ("coefficients", "expected_optimum")  # what every fn must define itself
 
 
 class ConfigError(CompactHydraException, ValueError):
@@ -88,6 +91,7 @@ def problems(cfg: DictConfig) -> Iterator[str]:
     except OmegaConfBaseException as error:
         yield f"{getattr(error, 'full_key', None) or 'config'}: {first_line(error)}"
         return
+    yield from user_folder_problems()
     yield from _top_level(tree)
     yield from _optim(tree)
     if tree.get("task") is None:  # a task trains a model: fn and projection are not read
@@ -189,6 +193,13 @@ def _fn(tree: dict) -> Iterator[str]:
     what = "an src.problems.functions.OnlineFunction"
     target = yield from target_class(node, "fn", OnlineFunction, what)
     if target is None:
+        return
+    lacks = [m for m in PROBLEM_PROTOCOL if getattr(target, m) is getattr(OnlineFunction, m)]
+    if lacks:
+        yield (
+            f"fn._target_={show(node['_target_'])}: lacks {', '.join(lacks)} of the problem "
+            "protocol (docs/extending.md)"
+        )
         return
     bad = list(arguments(node, "fn", target))
     yield from bad

@@ -10,6 +10,7 @@ import secrets
 
 from omegaconf import OmegaConf
 
+from hydra_plugins.breaking_adam_user.user_searchpath import add_to_sys_path
 from src import PROJECT_ROOT
 from src.config import schema
 
@@ -25,3 +26,4 @@ def register() -> None:
         "unique", lambda: secrets.token_hex(3), use_cache=True, replace=True
     )
     schema.register()  # `base_config`, conf/config.yaml's first default
+    add_to_sys_path()  # BREAKING_ADAM_USER_DIR's folders: a user's modules import (extending.md)

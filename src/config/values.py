@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import os
 import types
 import typing
 from collections.abc import Iterator
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import get_object
@@ -59,13 +61,34 @@ def target_class(node: Any, group: str, base: type, what: str) -> Iterator[str]:
     name = node.get("_target_")
     try:
         target = get_object(str(name))
-    except Exception:  # noqa: BLE001  (any import failure reads the same to the user)
-        yield f"{group}._target_={show(name)}: cannot import it; must name {what}"
+    except Exception as error:  # noqa: BLE001  (any import failure is one line)
+        why = import_failure(str(name), error)
+        yield f"{group}._target_={show(name)}: cannot import it ({why}); must name {what}"
         return None
     if not (isinstance(target, type) and issubclass(target, base)):
         yield f"{group}._target_={show(name)}: must name {what}"
         return None
     return target
+
+
+USER_ENV = "BREAKING_ADAM_USER_DIR"  # a user's own folders (hydra_plugins/breaking_adam_user)
+
+
+def user_folder_problems() -> Iterator[str]:
+    """A folder named by BREAKING_ADAM_USER_DIR that is not there (a typo would otherwise read as
+    `Could not find 'optim/signsgd'`)."""
+    for given in os.environ.get(USER_ENV, "").split(os.pathsep):
+        if given.strip() and not Path(given).expanduser().is_dir():
+            yield f"{USER_ENV}={given!r}: no such folder (docs/extending.md)"
+
+
+def import_failure(name: str, error: BaseException) -> str:
+    """Why `name` did not import, in a few words: a module that is nowhere on the path points
+    at the user's folder switch."""
+    cause = error.__cause__ or error
+    if isinstance(cause, ModuleNotFoundError) and cause.name == name.split(".", maxsplit=1)[0]:
+        return f"no module named {cause.name!r}; is its folder in {USER_ENV}?"
+    return first_line(cause)
 
 
 def arguments(node: dict, group: str, target: type, skip: tuple[str, ...] = ()) -> Iterator[str]:

@@ -52,6 +52,7 @@ SWEPT_ENV = "BREAKING_ADAM_SWEPT"
 JOBS_ENV = "BREAKING_ADAM_JOBS"  # the jobs the sweep plans (0: unknown), for its progress line
 INTERRUPTED_FILE = "interrupted"
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # jobs in-process
+BATCHED_LAUNCHER = "hydra_plugins.breaking_adam_batched.batched_launcher.BatchedLauncher"
 CTRL_C_GRACE = 5.0  # s for workers that received Ctrl-C themselves to log and close their runs
 STOP_GRACE = 60.0  # s for workers sent SIGTERM to do the same
 
@@ -194,7 +195,7 @@ class SweepRun(Callback):
         os.environ[SWEPT_ENV] = ",".join(self.swept)
         os.environ[JOBS_ENV] = str(self.jobs)
         os.environ[DONE_ENV] = ",".join(map(str, self.finished))
-        if str(config.hydra.launcher.get("_target_")) != BASIC_LAUNCHER:
+        if str(config.hydra.launcher.get("_target_")) not in (BASIC_LAUNCHER, BATCHED_LAUNCHER):
             self._forward_signals(sweep_dir)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -84,7 +84,9 @@ def test_a_copied_store_warns_that_its_artifacts_stay_in_the_old_folder(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.parametrize("linked", ["mlflow.db", "mlruns"])
-def test_a_symlinked_store_or_artifact_folder_is_no_moved_store(linked: str, tmp_path: Path) -> None:
+def test_a_symlinked_store_or_artifact_folder_is_no_moved_store(
+    linked: str, tmp_path: Path
+) -> None:
     """Issue 27: a store whose mlflow.db (or mlruns/) is a symlink into another folder is where it
     says it is: no "moved store" warning, in the first sweep or the next."""
     real, here = tmp_path / "real", tmp_path / "here"
