@@ -9,7 +9,7 @@ if __name__ == "__main__":
 import hydra  # noqa: E402
 
 from src import completion, streams  # noqa: E402
-from src.config import command_line, trust  # noqa: E402
+from src.config import command_line  # noqa: E402
 from src.config.registration import register  # noqa: E402
 
 register()  # ${project_root:}, ${unique:} and the typed schema, before Hydra composes
@@ -24,11 +24,7 @@ def main(cfg):  # noqa: ANN001, ANN201  (Hydra's entry point, as in its own exam
 
 if __name__ == "__main__":
     streams.guard()  # a closed or full stdout ends the printing, never the work
-    arguments = sys.argv[1:]  # before Hydra reads them or instantiates any callback
-    refused = command_line.grammar_problem(arguments) or trust.code_override(arguments)
-    if refused:
-        print(f"error: {refused}", file=sys.stderr)
-        sys.exit(2)
+    command_line.check(sys.argv[1:])  # before Hydra reads it or instantiates any callback
     if completion.requested(sys.argv[1:]) is None:  # a run, not a tab's query
         from src import cli  # noqa: F401  (torch, MLflow, Hydra's callbacks: what jobs use)
     gc.freeze()  # the start's objects: kept, never scanned again; a job's garbage is collected

@@ -1,8 +1,13 @@
-"""The command line's overrides read as Hydra will read them, before Hydra does: one that its
-grammar rejects (unquoted unicode, a newline) is one line and exit 2 (`src.main`), not Hydra's
-five lines of lexer error."""
+"""The command line's overrides read before Hydra reads them (`check`, called by `src.main`): one
+that Hydra's grammar rejects (unquoted unicode, a newline) is one line and exit 2, not Hydra's five
+lines of lexer error; one that names code under `hydra.` is refused by the trust model
+(`src.config.trust`) before Hydra instantiates its callbacks."""
 
 from __future__ import annotations
+
+import sys
+
+from src.config.trust import code_override
 
 OPTIONS_WITH_VALUE = {  # Hydra's command-line options that take the next argument as their value
     "-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path",
@@ -39,3 +44,11 @@ def grammar_problem(arguments: list[str]) -> str | None:
                 "key='value' (https://hydra.cc/docs/advanced/override_grammar/basic/)"
             )
     return None
+
+
+def check(arguments: list[str]) -> None:
+    """Exit 2 with one line on stderr if the command line cannot or may not run."""
+    refused = grammar_problem(arguments) or code_override(overrides(arguments))
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        raise SystemExit(2)

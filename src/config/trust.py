@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import re
 
-from src.config.command_line import overrides
-
 CODE_KEYS = re.compile(r"^hydra\.(callbacks\b|.*_target_|.*\b(handlers|filters|formatters)\b)")
+TARGET_IN_VALUE = re.compile(r"[{,]\s*_target_\s*:")  # a dict value naming a class: {_target_: …}
 
 
-def code_override(arguments: list[str]) -> str | None:
-    """One line if an override of `arguments` (the command line) names code under `hydra.`."""
-    for argument in overrides(arguments):
+def code_override(overrides: list[str]) -> str | None:
+    """One line if one of the command line's `overrides` names code under `hydra.`."""
+    for argument in overrides:
         key, equals, value = argument.partition("=")
         key = key.lstrip("+~")
         if not equals or not key.startswith("hydra."):
             continue
-        if CODE_KEYS.match(key) or "_target_" in value:
+        if CODE_KEYS.match(key) or TARGET_IN_VALUE.search(value):
             return (
                 f"{key}: the command line may not name code under hydra. (callbacks, logging "
                 "handlers, _target_); put it in a config file you add with "
