@@ -262,11 +262,15 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 xr = dispatch.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
                 xr = min(max(xr, lo), hi)
                 x[r] = xr
+                window[0, r] = min(window[0, r], np.float64(xr))  # the logging window's
+                window[1, r] = max(window[1, r], np.float64(xr))  # envelope (regret.Windows)
                 bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
         else:
             for r in range(R):
                 xr = dispatch.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
                 x[r] = xr
+                window[0, r] = min(window[0, r], np.float64(xr))  # the logging window's
+                window[1, r] = max(window[1, r], np.float64(xr))  # envelope (regret.Windows)
                 bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
         if bad:
             return i, pos
@@ -276,10 +280,6 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 tail[0, r] += xd
                 tail[1, r] = min(tail[1, r], xd)
                 tail[2, r] = max(tail[2, r], xd)
-        for r in range(R):  # the logging window's envelope (regret.Windows)
-            xd = np.float64(x[r])
-            window[0, r] = min(window[0, r], xd)
-            window[1, r] = max(window[1, r], xd)
         if pos < grid.shape[0] and grid[pos] == t:
             for r in range(R):
                 out_min[pos, r], out_max[pos, r] = window[0, r], window[1, r]
