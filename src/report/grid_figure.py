@@ -62,7 +62,10 @@ class ColorScale:
         return tuple(cmap(norm(value)))
 
     def colorbar(self, fig: Figure, axes: Any) -> None:
-        mappable = ScalarMappable(self.norm(), colormaps[self.cmap])
+        cmap = colormaps[self.cmap]
+        if self.discrete:  # one colour per value, as `color` picks them
+            cmap = cmap.resampled(len(self.distinct))
+        mappable = ScalarMappable(self.norm(), cmap)
         bar = fig.colorbar(mappable, ax=axes, label=self.label, shrink=0.9, aspect=40)
         if self.discrete:
             bar.set_ticks(range(len(self.distinct)), labels=[f"{v:g}" for v in self.distinct])
