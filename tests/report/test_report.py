@@ -183,7 +183,7 @@ def test_figure1_has_the_papers_panels_and_one_line_per_optimizer(figure1: Sweep
 
 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
-def test_figure1_bands_are_the_replicates_min_and_max(figure1: Sweep) -> None:
+def test_figure1_bands_are_x_over_the_replicates_and_every_step(figure1: Sweep) -> None:
     fig = kinds.figure1(figure1.runs, figure1.dims)
     stochastic = fig.get_axes()[2]
     bands = stochastic.collections
@@ -191,8 +191,10 @@ def test_figure1_bands_are_the_replicates_min_and_max(figure1: Sweep) -> None:
     run = figure1.run({"optim.amsgrad": "False", "fn": "stochastic"})
     x = run.trajectory["x"]
     assert x.shape == (50, 2) and not np.array_equal(x[:, 0], x[:, 1])
-    edges = bands[0].get_paths()[0].vertices[:, 1]
-    assert np.isclose(edges.max(), x.max()) and np.isclose(edges.min(), x.min())
+    edges = bands[0].get_paths()[0].vertices[:, 1]  # the envelope: every step, every replicate
+    low, high = run.trajectory["x_min"], run.trajectory["x_max"]
+    assert np.isclose(edges.max(), high.max()) and np.isclose(edges.min(), low.min())
+    assert (low.min(1) <= x.min(1)).all() and (x.max(1) <= high.max(1)).all()
     # the line is the logged mean, inside its band
     np.testing.assert_allclose(stochastic.get_lines()[0].get_ydata(), x.mean(1), rtol=1e-6)
 
