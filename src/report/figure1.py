@@ -193,7 +193,9 @@ def paper_layout(
             ]
             panels.append(Panel(name, quantity[1], curves))
     rows = [panels[i : i + PAPER_COLUMNS] for i in range(0, len(panels), PAPER_COLUMNS)]
-    return grid_figure(rows, title)
+    seeded = any(len(m) > 1 for m in lines.values())
+    note = "a line: the mean over seeds, its band ± 1 sd" if seeded else ""
+    return grid_figure(rows, "; ".join(filter(None, [title, note])))
 
 
 def small_multiples(
