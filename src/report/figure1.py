@@ -228,7 +228,7 @@ def small_multiples(
                         quantity,
                         f"{short(color_key)}={v[0]}" + seeds_note(m),
                         scale.color(float(v[0])),
-                        band=False,
+                        quantity[0] == "x",
                     )
                     for v, m in _groups(members, [color_key], ordered=True).items()
                 ]
@@ -260,15 +260,15 @@ def many_problems(
     rows = []
     for quantity in [("avg_regret", REGRET_T, None), *quantities(runs)]:
         row = []
+        x_band = quantity[0] == "x"  # x's envelope: what the sampled line may alias
         for facet, members in facets.items():
             by_problem = _groups(members, [d for d in dims if d not in line_dims and d != SEED])
             curves = [
-                line_curve(m, quantity, problem_title(m[0]), scale.color(value(m[0])), band=False)
+                line_curve(m, quantity, problem_title(m[0]), scale.color(value(m[0])), x_band)
                 for m in by_problem.values()
             ]
-            row.append(
-                Panel(f"{', '.join(facet)}: {len(by_problem)} problems", quantity[1], curves)
-            )
+            who = ", ".join(facet) or optimizer_label(members[0].params)
+            row.append(Panel(f"{who}: {len(by_problem)} problems", quantity[1], curves))
         rows.append(row)
     words = f"a line per problem ({len(problems)}), coloured by {scale.label}"
     return grid_figure(rows, "; ".join(filter(None, [words, title])), scale)
