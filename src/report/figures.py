@@ -222,7 +222,7 @@ def rows_figure(rows: Sequence[Sequence[Panel]], title: str | None = None) -> Fi
     """Rows of panels, one axes each (Figure 2: a row per task setting, its training loss and
     test loss side by side)."""
     columns = max((len(row) for row in rows), default=1) or 1
-    fig = new_figure(4.6 * columns, 3.4 * max(len(rows), 1))
+    fig = new_figure(min(4.6 * columns, MAX_WIDTH), min(3.4 * max(len(rows), 1), MAX_WIDTH))
     axes = fig.subplots(max(len(rows), 1), columns, squeeze=False)
     n = 0
     for ax_row, row in zip(axes, rows, strict=False):

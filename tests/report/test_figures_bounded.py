@@ -80,6 +80,23 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     )
 
 
+@pytest.fixture(scope="module")
+def bisection(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """+search=bisect_c at 200,000 steps: a dozen probes of fn.C, each its own problem."""
+    return Sweep(tmp_path_factory.mktemp("bisect"), "+search=bisect_c", "steps=200000")
+
+
+@pytest.mark.slow
+def test_a_bisections_report_is_bounded_and_names_the_optimizer(bisection: Sweep) -> None:
+    width, height = size(bisection.folder / "figure1.png")
+    assert width <= MAX_PX and height <= MAX_PX
+    fig = kinds.figure1(bisection.runs, bisection.dims)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_lines()]
+    assert titles and all(t.split(" ", 1)[1].startswith("Adam: ") for t in titles), titles
+    colorbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert [ax.get_ylabel() for ax in colorbars] == ["C"]  # a line per probe, coloured by C
+
+
 @pytest.mark.slow
 def test_beta_grid_figure_is_bounded_with_a_colour_scale_not_a_legend(beta_grid: Sweep) -> None:
     width, height = size(beta_grid.folder / "figure1.png")
@@ -144,6 +161,8 @@ def test_ddim_figure_has_a_panel_per_coordinate_and_says_the_projection(ddim: Sw
                       for p in ("box", "ball_weighted")}  # fmt: skip
     title = fig.axes[0].get_title()
     assert "once every 101 steps" in title and "nan" not in title
+    words = "x_0: 1010x once every 101 steps; x_1: 50x once every 3 steps; else −10x"
+    assert {run.tags["problem"] for run in ddim.runs} == {words}  # the job's fn.describe()
     width, height = size(ddim.folder / "figure1.png")
     assert width <= MAX_PX and height <= MAX_PX
 
