@@ -193,3 +193,32 @@ def test_seeds_are_one_line_with_a_band_and_the_report_says_how_many(seeds: Swee
     width, height = size(seeds.folder / "figure1.png")
     assert width <= MAX_PX and height <= MAX_PX
     assert report.DEFAULT_EXPERIMENT is None
+
+
+def test_heatmaps_take_the_worst_coordinate_when_the_runs_logged_it() -> None:
+    from src.report.runs import ChildRun
+
+    def child(metrics: dict[str, float]) -> ChildRun:
+        params = {"fn.class": "VectorPeriodic", "optim.class": "Adam"}
+        return ChildRun("id", "n", "FINISHED", params, metrics, {}, {}, None, kinds.SYNTHETIC)
+
+    one_d = [child({"final_distance": 0.2})]
+    assert kinds.heatmap_metrics(kinds.SYNTHETIC, one_d) == ["final_distance", "final_avg_regret"]
+    worst = [child({"final_distance": 0.2, "final_distance_max": 0.9})]
+    assert kinds.heatmap_metrics(kinds.SYNTHETIC, worst) == [
+        "final_distance_max",
+        "final_avg_regret",
+    ]
+
+
+def test_a_colour_scale_gives_few_values_a_colour_each_and_wide_ranges_a_log_scale() -> None:
+    from matplotlib.colors import BoundaryNorm, LogNorm
+
+    from src.report.grid_figure import ColorScale
+
+    betas = ColorScale("β₂", [0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999])
+    assert isinstance(betas.norm(), BoundaryNorm)  # one colour per value, evenly spread
+    colors = [betas.color(v) for v in betas.distinct]
+    assert len(set(colors)) == 6
+    search = ColorScale("C", list(np.geomspace(1, 1e5, 30)))
+    assert isinstance(search.norm(), LogNorm)
