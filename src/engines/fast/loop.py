@@ -207,6 +207,7 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
     sqrt kernel (AMSGrad's max v̂ is unchanged on most steps)."""
     numba.literally(code)
     R = x.shape[0]
+    w_low, w_high = window[0], window[1]  # views, made once per chunk
     radicands_at, roots_at = radicands.ctypes.data, roots.ctypes.data  # once, not per step
     shared_a = a.shape[1] == 1
     shared_b = b.shape[1] == 1
@@ -262,18 +263,18 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 xr = dispatch.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
                 xr = min(max(xr, lo), hi)
                 x[r] = xr
-                window[0, r] = min(window[0, r], np.float64(xr))  # the logging window's
-                window[1, r] = max(window[1, r], np.float64(xr))  # envelope (regret.Windows)
                 bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
         else:
             for r in range(R):
                 xr = dispatch.after_root(code, kk, pp, state, r, x[r], grads[r], roots[r])
                 x[r] = xr
-                window[0, r] = min(window[0, r], np.float64(xr))  # the logging window's
-                window[1, r] = max(window[1, r], np.float64(xr))  # envelope (regret.Windows)
                 bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
         if bad:
             return i, pos
+        for r in range(R):  # the logging window's envelope (regret.Windows)
+            xd = np.float64(x[r])
+            w_low[r] = min(w_low[r], xd)
+            w_high[r] = max(w_high[r], xd)
         if t >= tail_from:  # the last 10%: Σ x in step order (as regret.Tail.add), min, max
             for r in range(R):
                 xd = np.float64(x[r])
@@ -282,8 +283,8 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 tail[2, r] = max(tail[2, r], xd)
         if pos < grid.shape[0] and grid[pos] == t:
             for r in range(R):
-                out_min[pos, r], out_max[pos, r] = window[0, r], window[1, r]
-                window[0, r], window[1, r] = np.inf, -np.inf
+                out_min[pos, r], out_max[pos, r] = w_low[r], w_high[r]
+                w_low[r], w_high[r] = np.inf, -np.inf
                 out_x[pos, r] = x[r]
                 out_regret[pos, r] = (
                     sums[0, r] - best_fixed_loss(sums[1, r], sums[2, r], cmp_low, cmp_high)
