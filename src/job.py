@@ -26,7 +26,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src import provenance
-from src.build import TASK_KEYS, check, engine_for, job_kind, notes, optimizer_name
+from src.build import (
+    SYNTHETIC,
+    TASK_KEYS,
+    build,
+    check,
+    engine_for,
+    job_kind,
+    notes,
+    optimizer_name,
+)
 from src.engines.result import DIVERGED, INTERRUPTED, Result
 from src.engines.spec import RunSpec, warm_up
 from src.tracking import store as tracking
@@ -142,6 +151,7 @@ def run_job(
         "mlflow.source.name": "src.main",
         "mlflow.user": getpass.getuser(),
         **({"job": str(job_number)} if job_number is not None else {}),
+        **({"problem": words} if (words := problem_words(cfg)) else {}),
     }
     name = run_name or default_name(cfg, choices)
     run_id = tracking.start_run(client, experiment, name, tags, parent_run_id)
@@ -257,13 +267,24 @@ def short_float(value: float, digits: int = 4, most: int = 8) -> str:
     return f"{value:.{digits}g}"
 
 
+def problem_words(cfg: DictConfig) -> str:
+    """A synthetic job's problem in its own words (`fn.describe()`, tag `problem`, the report's
+    titles), '' for a task."""
+    if job_kind(cfg) is not SYNTHETIC:
+        return ""
+    return str(build(cfg.fn).describe())[:4000]
+
+
 def title(cfg: DictConfig) -> str:
-    """The job's figure title: the optimizer and the problem, in words."""
+    """The job's figure title: the optimizer and the problem, in words (its option, then its own
+    description: `Adam on online: 1010x once every 101 steps, else −10x`)."""
     from src.report.kinds import run_kind  # noqa: PLC0415
     from src.report.labels import optimizer_label  # noqa: PLC0415
 
     params = {k: str(v) for k, v in run_params(cfg).items()}
-    return f"{optimizer_label(params)} on {run_kind(params).describe(params)}"
+    words = problem_words(cfg)
+    problem = run_kind(params).describe(params) + (f": {words}" if words else "")
+    return f"{optimizer_label(params)} on {problem}"
 
 
 def log_outcome(

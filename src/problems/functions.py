@@ -70,11 +70,24 @@ def steps(start: int, n: int) -> Tensor:
     return torch.arange(start, start + n, dtype=torch.float64).unsqueeze(1)
 
 
+def slope(value: float) -> str:
+    """A linear loss's term in words: 1010x, −10x, −x, 0.5x."""
+    text = f"{value:g}x".replace("-", "−")
+    return {"1x": "x", "−1x": "−x"}.get(text, text)
+
+
 class OnlineFunction:
     """Base class: a coefficient stream plus what regret needs to know about it."""
 
     domain: tuple[float, float] = (-1.0, 1.0)  # the paper's F, the comparator set when unprojected
     random: bool = False  # whether coefficients depend on the random streams
+
+    def describe(self) -> str:
+        """The problem in one line, for a figure's title: f_t with its numbers. The default (a
+        user's class that does not say): its class name and the first line of its docstring."""
+        doc = (type(self).__doc__ or "").strip().splitlines()
+        first = doc[0].strip().rstrip(".") if doc else ""
+        return f"{type(self).__name__}: {first}" if first else type(self).__name__
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
         raise NotImplementedError
@@ -103,6 +116,11 @@ class Periodic(OnlineFunction):
     def __init__(self, scale: float = 10.0, C: float = 101.0, period: int = 101) -> None:
         self.scale, self.C, self.period = float(scale), float(C), int(period)
 
+    def describe(self) -> str:
+        """'1010x once every 101 steps, else −10x'."""
+        rare, other = slope(self.scale * self.C), slope(-self.scale)
+        return f"{rare} once every {self.period} steps, else {other}"
+
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
         rare = (np.arange(start - 1, start - 1 + n) % self.period == 0)[:, None]
         return Coefficients(torch.from_numpy(np.where(rare, self.scale * self.C, -self.scale)))
@@ -129,6 +147,10 @@ class Bernoulli(OnlineFunction):
     def __init__(self, scale: float = 10.0, C: float = 101.0, p: float = 0.01) -> None:
         self.scale, self.C, self.p = float(scale), float(C), float(p)
 
+    def describe(self) -> str:
+        """'1010x w.p. 0.01, else −10x'."""
+        return f"{slope(self.scale * self.C)} w.p. {self.p:.4g}, else {slope(-self.scale)}"
+
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
         rare = streams.rare_steps(start, n, [self.p])[:, :, 0]
         return Coefficients(torch.from_numpy(np.where(rare, self.scale * self.C, -self.scale)))
@@ -154,6 +176,11 @@ class Theorem3(Bernoulli):
         super().__init__(scale, C, theorem3_probability(C, delta))
         self.delta = float(delta)
 
+    def describe(self) -> str:
+        """'101x w.p. (1+δ)/(C+1) = 0.01, δ = 0.02, else −x'."""
+        rare, other = slope(self.scale * self.C), slope(-self.scale)
+        return f"{rare} w.p. (1+δ)/(C+1) = {self.p:.4g}, δ = {self.delta:g}, else {other}"
+
 
 class NoisyQuadratic(OnlineFunction):
     """f_t(x) = (curvature/2)·(x − c_t)², c_t = center + noise·ξ_t, ξ_t ~ N(0, 1).
@@ -166,6 +193,11 @@ class NoisyQuadratic(OnlineFunction):
 
     def __init__(self, curvature: float = 1.0, center: float = -0.5, noise: float = 1.0) -> None:
         self.curvature, self.center, self.noise = float(curvature), float(center), float(noise)
+
+    def describe(self) -> str:
+        """'(1/2)·(x − c_t)², c_t ~ N(−0.5, 1²)'."""
+        center = f"{self.center:g}".replace("-", "−")
+        return f"({self.curvature:g}/2)·(x − c_t)², c_t ~ N({center}, {self.noise:g}²)"
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
         c = self.center + self.noise * streams.normal(n)

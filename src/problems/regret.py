@@ -70,6 +70,8 @@ class RunResult:
     `x[k]` is the iterate *after* step `log_steps[k]` (so the last row is x_{T+1} = final_x) and
     `avg_regret[k]` is R_t/t at t = `log_steps[k]`. `tail_x` [3, R]: the mean, min and max of
     x_{t+1} over every step t of the last 10% (`tail_start`), NaN if the run stopped before them.
+    `x_min[k]`, `x_max[k]`: the min and max of x after each step of the logging window
+    (log_steps[k−1], log_steps[k]], per replicate (`Windows`): what the sampled `x` may hide.
     """
 
     log_steps: np.ndarray  # [P] int64
@@ -86,6 +88,8 @@ class RunResult:
     best_x: np.ndarray | None = None  # [R] x*, the best fixed point in hindsight
     scales: tuple[float, float] | None = None  # (diam F, G): F's width, the largest |gradient|
     width: float | None = None  # F's extent along one axis (a d-dimensional run)
+    x_min: np.ndarray | None = None  # [P, R] min of x over each logging window
+    x_max: np.ndarray | None = None  # [P, R] max of x over each logging window
 
     artifact = "trajectory"  # the name of its .npz and .png in the run's artifacts
 
@@ -151,6 +155,8 @@ class RunResult:
             "avg_regret": self.avg_regret,
             "final_x": self.final_x,
             "final_regret": self.final_regret,
+            **({"x_min": self.x_min} if self.x_min is not None else {}),
+            **({"x_max": self.x_max} if self.x_max is not None else {}),
         }
 
 
@@ -198,6 +204,48 @@ class Tail:
         return tail_stats(self.sum.numpy(), self.min.numpy(), self.max.numpy(), self.count)
 
 
+class Windows:
+    """The min and max of x after each step of every logging window (log_steps[k−1],
+    log_steps[k]], per replicate (and coordinate), in float64; the open window carried from one
+    chunk to the next (the fast engine keeps the same two running values in its loop)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.low = np.full(shape, np.inf)
+        self.high = np.full(shape, -np.inf)
+        self.rows_low: list[np.ndarray] = []
+        self.rows_high: list[np.ndarray] = []
+
+    def add(self, x_after: np.ndarray, rows: np.ndarray) -> None:
+        """x after each step of a chunk [n, ...]; `rows`: the chunk's logged steps (indices,
+        ascending), each closing a window."""
+        if len(rows):
+            closed = x_after[: rows[-1] + 1]  # window k: starts[k]..rows[k]
+            starts = np.concatenate([[0], rows[:-1] + 1])
+            low = np.minimum.reduceat(closed, starts, axis=0)
+            high = np.maximum.reduceat(closed, starts, axis=0)
+            low[0], high[0] = np.minimum(low[0], self.low), np.maximum(high[0], self.high)
+            self.rows_low += list(low)
+            self.rows_high += list(high)
+            self.low, self.high = np.full_like(self.low, np.inf), np.full_like(self.high, -np.inf)
+        rest = x_after[rows[-1] + 1 :] if len(rows) else x_after  # the window still open
+        if len(rest):
+            self.low = np.minimum(self.low, rest.min(0))
+            self.high = np.maximum(self.high, rest.max(0))
+
+    def arrays(self, extra_row: bool) -> tuple[np.ndarray, np.ndarray]:
+        """[P, ...] min and max per logged window; `extra_row`: the open window as a last row (a
+        run that stopped between logged points logs its last step)."""
+        low, high = list(self.rows_low), list(self.rows_high)
+        if extra_row:
+            low.append(self.low)
+            high.append(self.high)
+        shape = (0, *self.low.shape)
+        return (
+            np.array(low) if low else np.zeros(shape),
+            np.array(high) if high else np.zeros(shape),
+        )
+
+
 class RegretBook:
     """Accumulates Σ f_t(x_t), Σ a_t and Σ b_t per replicate, chunk by chunk, in float64."""
 
@@ -222,6 +270,7 @@ class RegretBook:
         self.logged: list[np.ndarray] = []
         self.regret_last = torch.zeros(replicates, dtype=torch.float64)
         self.tail = Tail(int(log_steps[-1]), (replicates,))  # the grid ends at the last step
+        self.windows = Windows((replicates,))
 
     def add_chunk(self, start: int, coeffs: Coefficients, x_after: Tensor) -> int:
         """Book steps start..start+n−1 given x after each of them; returns how many were finite."""
@@ -247,6 +296,7 @@ class RegretBook:
             self.rows_x.append(x_after[rows])
             self.rows_regret.append(regret[rows] / torch.from_numpy(t[rows]).unsqueeze(1))
         self.tail.add(t, x_after[:valid])
+        self.windows.add(x_after[:valid].numpy(), rows)
         self.loss, self.A = cum_loss[valid - 1], cum_A[valid - 1]
         self.B = cum_B[valid - 1]
         self.x_last = x_after[valid - 1]
@@ -263,10 +313,12 @@ class RegretBook:
             if self.rows_regret
             else self.x_last.new_zeros(0, len(self.A))
         )
-        if self.steps_done and (len(steps) == 0 or steps[-1] != self.steps_done):
+        extra = bool(self.steps_done) and (len(steps) == 0 or steps[-1] != self.steps_done)
+        if extra:
             steps = np.append(steps, self.steps_done)
             xs = torch.cat([xs, self.x_last.unsqueeze(0)])
             regrets = torch.cat([regrets, (self.regret_last / self.steps_done).unsqueeze(0)])
+        x_min, x_max = self.windows.arrays(extra)
         return RunResult(
             steps,
             xs.numpy(),
@@ -280,4 +332,6 @@ class RegretBook:
             tail_x=self.tail.stats(),
             best_x=best_fixed_point(self.A.numpy(), self.B.numpy(), self.low, self.high),
             scales=(self.high - self.low, self.gradient_bound),
+            x_min=x_min,
+            x_max=x_max,
         )

@@ -30,7 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from src.problems.functions import Coefficients, OnlineFunction, RandomStreams
+from src.problems.functions import Coefficients, OnlineFunction, RandomStreams, slope
+
+LISTED = 3  # up to this many coordinates are described one by one in a title
 
 
 def per_coordinate(value: float | Sequence[float], dim: int, key: str) -> np.ndarray:
@@ -75,6 +77,18 @@ class VectorFunction(OnlineFunction):
         raise NotImplementedError
 
 
+def numbers(values: np.ndarray) -> str:
+    """[1010, 50]: a per-coordinate value as a short list."""
+    return "[" + ", ".join(f"{v:g}" for v in values).replace("-", "−") + "]"
+
+
+def per_coordinate_words(rules: list[str], summary: str) -> str:
+    """'x₀: rule₀; x₁: rule₁' for a few coordinates, else `summary`."""
+    if len(rules) > LISTED:
+        return summary
+    return "; ".join(f"x_{i}: {rule}" for i, rule in enumerate(rules))
+
+
 def normal_vectors(streams: RandomStreams, n: int, dim: int) -> Tensor:
     """n·d draws from N(0, 1) per replicate as [n, R, d] (float64), step-major per replicate."""
     cols = [torch.randn(n, dim, generator=g, dtype=torch.float64) for g in streams.generators]
@@ -105,6 +119,17 @@ class VectorPeriodic(VectorFunction):
         if not all(p >= 1 and p == int(p) for p in periods):
             raise ValueError(f"fn.period={periods.tolist()}: every period must be an integer >= 1")
         self.period = periods.astype(np.int64)
+
+    def describe(self) -> str:
+        """'x_0: 1010x once every 101 steps; x_1: 50x once every 3 steps; else −10x'."""
+        rules = [
+            f"{slope(self.scale * c)} once every {p} steps"
+            for c, p in zip(self.C, self.period, strict=True)
+        ]
+        summary = (
+            f"x_i: {numbers(self.scale * self.C)}_i·x_i once every {numbers(self.period)}_i steps"
+        )
+        return f"{per_coordinate_words(rules, summary)}; else {slope(-self.scale)}"
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
         t0 = np.arange(start - 1, start - 1 + n)[:, None]  # t − 1
@@ -141,6 +166,14 @@ class VectorBernoulli(VectorFunction):
         self.p = per_coordinate(p, self.dim, "p")
         if not ((self.p >= 0) & (self.p <= 1)).all():
             raise ValueError(f"fn.p={self.p.tolist()}: every probability must be in [0, 1]")
+
+    def describe(self) -> str:
+        """'x_0: 1010x w.p. 0.01; x_1: 50x w.p. 0.3; else −10x'."""
+        rules = [
+            f"{slope(self.scale * c)} w.p. {p:.4g}" for c, p in zip(self.C, self.p, strict=True)
+        ]
+        summary = f"x_i: {numbers(self.scale * self.C)}_i·x_i w.p. {numbers(self.p)}_i"
+        return f"{per_coordinate_words(rules, summary)}; else {slope(-self.scale)}"
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
         rare = streams.rare_steps(start, n, self.p.tolist())
@@ -195,6 +228,14 @@ class RotatedQuadratic(VectorFunction):
         self.rotation = givens_rotation(self.dim, math.radians(self.angle))
         q = self.rotation.T @ np.diag(self.curvatures) @ self.rotation
         self.hessian = 0.5 * (q + q.T)  # exactly symmetric
+
+    def describe(self) -> str:
+        """'½(x − c_t)ᵀQ(x − c_t), Q = RᵀDR, D = [1, 10], R 30° (Givens),
+        c_t ~ N([0.9, −0.9], 1²I)'."""
+        return (
+            f"½(x − c_t)ᵀQ(x − c_t), Q = RᵀDR, D = {numbers(self.curvatures)}, "
+            f"R {self.angle:g}° (Givens), c_t ~ N({numbers(self.center)}, {self.noise:g}²I)"
+        )
 
     def coefficients(self, start: int, n: int, streams: RandomStreams) -> Coefficients:
         c = torch.from_numpy(self.center) + self.noise * normal_vectors(streams, n, self.dim)

@@ -29,6 +29,7 @@ from src.problems.regret import (
     DIVERGED,
     RunResult,
     Tail,
+    Windows,
     band_histories,
     best_fixed_loss,
     running_sum,
@@ -214,8 +215,9 @@ def summed_loss(
 
 @dataclass
 class VectorRunResult(RunResult):
-    """A d-dimensional run: `x` [P, R, d], `final_x` [R, d], `tail_x` [3, R, d]; regret as in
-    1-D. Logged per coordinate (`x_0`, `x_1`, …) and as the norm ‖x‖ (`x_norm`)."""
+    """A d-dimensional run: `x`, `x_min`, `x_max` [P, R, d], `final_x` [R, d], `tail_x`
+    [3, R, d]; regret as in 1-D. Logged per coordinate (`x_0`, `x_1`, …) and as the norm ‖x‖
+    (`x_norm`)."""
 
     def histories(self) -> dict[str, np.ndarray]:
         """x_i for every coordinate, ‖x‖ and R_t/t: means over replicates, and with R > 1 their
@@ -278,6 +280,7 @@ class VectorRegretBook:
         self.rows_regret: list[Tensor] = []
         self.regret_last = torch.zeros(replicates, dtype=torch.float64)
         self.tail = Tail(int(log_steps[-1]), (replicates, dim))
+        self.windows = Windows((replicates, dim))
 
     def losses(self, coeffs: Coefficients, x_at: Tensor) -> Tensor:
         """f_t(x_t) [n, R] (constants dropped) for x_at [n, R, d]."""
@@ -319,6 +322,7 @@ class VectorRegretBook:
             self.rows_x.append(x_after[rows])
             self.rows_regret.append(torch.stack([regret[int(k)] / float(t[k]) for k in rows]))
         self.tail.add(t, x_after[:valid])
+        self.windows.add(x_after[:valid].numpy(), rows)
         self.loss, self.A = cum_loss[valid - 1], cum_A[valid - 1]
         if cum_B is not None:
             self.B = cum_B[valid - 1]
@@ -336,7 +340,8 @@ class VectorRegretBook:
         steps = np.concatenate(self.logged) if self.logged else np.zeros(0, np.int64)
         xs = torch.cat(self.rows_x) if self.rows_x else torch.zeros(0, replicates, dim)
         regrets = torch.cat(self.rows_regret) if self.rows_regret else torch.zeros(0, replicates)
-        if self.steps_done and (len(steps) == 0 or steps[-1] != self.steps_done):
+        extra = bool(self.steps_done) and (len(steps) == 0 or steps[-1] != self.steps_done)
+        if extra:
             steps = np.append(steps, self.steps_done)
             xs = torch.cat([xs.to(torch.float64), self.x_last.unsqueeze(0)])
             regrets = torch.cat(
@@ -356,6 +361,8 @@ class VectorRegretBook:
             best_x=self.best_point(),
             scales=(self.comparator.diameter(dim), None),
             width=self.comparator.width(),
+            x_min=self.windows.arrays(extra)[0],
+            x_max=self.windows.arrays(extra)[1],
         )
 
     def best_point(self) -> np.ndarray:

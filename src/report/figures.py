@@ -1,13 +1,15 @@
-"""Figures from plain arrays: one job's trajectory or training history, the paper's Figures 1 and
-2, heatmaps over a grid.
+"""Figures from plain arrays: one job's trajectory or training history, the panels of the paper's
+Figures 1 and 2, a bisection's boundary (heatmaps: `src.report.heatmaps`; many panels:
+`src.report.grid_figure`).
 
 Every function returns a `matplotlib.figure.Figure` drawn on the Agg canvas without pyplot: no
 global state, nothing to close, safe in any process (a Hydra job, a test, a headless server).
-Knows nothing of MLflow; `src.report` turns runs into the `Curve`, `Panel` and `Grid` given here.
+Knows nothing of MLflow; `src.report` turns runs into the `Curve` and `Panel` given here.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +17,6 @@ from typing import Any
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -34,8 +35,9 @@ OTHER_COLORS = [
 ]
 X_LABEL, X_T, REGRET_T = "iterations", "$x_t$", "$R_t/t$"
 TRAIN_LOSS, TEST_LOSS, TEST_ACCURACY = "training loss", "test loss", "test accuracy"
+CHARS_PER_INCH = 13  # a title's characters per inch of width at fontsize 9-10
+MAX_WIDTH = 19.0  # inches: 2,850 px at the report's 150 dpi
 RUN_LAYOUT = "fixed"  # a run's own figure: drawn in every job, so its cost counts (new_figure)
-FIXED_SCALES = {"final_x": (-1.0, 1.0), "tail_x_mean": (-1.0, 1.0)}  # x in F = [−1, 1]
 
 
 @dataclass
@@ -61,19 +63,6 @@ class Panel:
     curves: list[Curve] = field(default_factory=list)
 
 
-@dataclass
-class Grid:
-    """A heatmap's cells: `values[i, j]` at (rows[i], cols[j]); NaN where no value."""
-
-    values: np.ndarray
-    rows: list[str]
-    cols: list[str]
-    row_key: str
-    col_key: str
-    title: str = ""
-    notes: dict[tuple[int, int], str] = field(default_factory=dict)  # text for a cell, e.g. FAILED
-
-
 def new_figure(width: float, height: float, layout: str = "constrained") -> Figure:
     """An empty Figure on the Agg canvas (no pyplot). `layout="fixed"`: no layout engine, the
     margins set once by `fixed_margins` (a run's figure: about 3× faster to save than
@@ -83,9 +72,14 @@ def new_figure(width: float, height: float, layout: str = "constrained") -> Figu
     return fig
 
 
-def fixed_margins(fig: Figure, columns: int, titled: bool) -> None:
+def wrapped(text: str, inches: float) -> str:
+    """`text` wrapped to lines that fit `inches` of width."""
+    return textwrap.fill(text, max(20, int(inches * CHARS_PER_INCH)), break_long_words=False)
+
+
+def fixed_margins(fig: Figure, columns: int, titled: int) -> None:
     """Margins in inches that fit one row of `columns` panels with tick labels, axis labels,
-    panel titles and (if `titled`) the figure's title."""
+    panel titles and the figure's title of `titled` lines."""
     width, height = fig.get_size_inches()
     left, right, gap = 0.75, 0.15, 0.8  # y tick labels and label; the edge; between panels
     panel = (width - left - right - gap * (columns - 1)) / columns
@@ -93,7 +87,7 @@ def fixed_margins(fig: Figure, columns: int, titled: bool) -> None:
         left=left / width,
         right=1 - right / width,
         bottom=0.55 / height,
-        top=1 - (0.75 if titled else 0.35) / height,
+        top=1 - (0.35 + 0.3 * titled + (0.1 if titled else 0)) / height,
         wspace=gap / panel,
     )
 
@@ -152,8 +146,28 @@ def robust_limits(curves: Sequence[Curve], skip: float = 0.01) -> tuple[float, f
     return low - pad, high + pad
 
 
-def draw_panel(ax: Any, panel: Panel) -> None:
-    """One Figure 1 panel: curves, labels, legend and limits that show the long-run behaviour."""
+def after_first_step(curve: Curve) -> Curve:
+    """The curve from t = 2 on: R_1/1 = f_1(x_1) − min f_1 is the first loss's whole range (1010
+    on Figure 1's problem) and would flatten every later value."""
+    keep = np.asarray(curve.steps) > 1
+    band = np.asarray(curve.steps if curve.band_steps is None else curve.band_steps) > 1
+    return Curve(
+        curve.label,
+        np.asarray(curve.steps)[keep],
+        np.asarray(curve.values)[keep],
+        None if curve.low is None else np.asarray(curve.low)[band],
+        None if curve.high is None else np.asarray(curve.high)[band],
+        None if curve.band_steps is None else np.asarray(curve.band_steps)[band],
+        curve.color,
+        curve.failed,
+    )
+
+
+def draw_panel(ax: Any, panel: Panel, legend: bool = True) -> None:
+    """One Figure 1 panel: curves (R_t/t from t = 2), labels, its legend (unless the figure has
+    one) and limits that show the long-run behaviour."""
+    if panel.ylabel == REGRET_T:
+        panel = Panel(panel.title, panel.ylabel, [after_first_step(c) for c in panel.curves])
     for curve in panel.curves:
         draw_curve(ax, curve)
     ax.set_title(panel.title)
@@ -167,8 +181,8 @@ def draw_panel(ax: Any, panel: Panel) -> None:
     elif limits:
         low = min(limits[0], 0.0) if panel.ylabel == REGRET_T else limits[0]
         ax.set_ylim(low, limits[1])
-    if panel.curves:
-        ax.legend(loc="best", frameon=False)
+    if panel.curves and legend:
+        ax.legend(loc="best", frameon=False, fontsize=8)
 
 
 def iterations(value: float) -> str:
@@ -189,15 +203,18 @@ def panels_figure(
 ) -> Figure:
     """Panels side by side, one axes each (Figure 1 is three: online R_t/t, online x_t,
     stochastic x_t). `layout="fixed"` for a run's own figure (see `new_figure`)."""
-    fig = new_figure(4.6 * max(len(panels), 1), 3.6, layout)
+    fig = new_figure(min(4.6 * max(len(panels), 1), MAX_WIDTH), 3.6, layout)
     axes = fig.subplots(1, max(len(panels), 1), squeeze=False)[0]
     for n, (ax, panel) in enumerate(zip(axes, panels, strict=False)):
         draw_panel(ax, panel)
         letter(ax, n)
+    lines = 0
     if title:
-        fig.suptitle(title)
+        text = wrapped(title, fig.get_size_inches()[0])
+        fig.suptitle(text, fontsize=10)
+        lines = text.count("\n") + 1
     if layout == "fixed":
-        fixed_margins(fig, max(len(panels), 1), bool(title))
+        fixed_margins(fig, max(len(panels), 1), lines)
     return fig
 
 
@@ -205,7 +222,7 @@ def rows_figure(rows: Sequence[Sequence[Panel]], title: str | None = None) -> Fi
     """Rows of panels, one axes each (Figure 2: a row per task setting, its training loss and
     test loss side by side)."""
     columns = max((len(row) for row in rows), default=1) or 1
-    fig = new_figure(4.6 * columns, 3.4 * max(len(rows), 1))
+    fig = new_figure(min(4.6 * columns, MAX_WIDTH), min(3.4 * max(len(rows), 1), MAX_WIDTH))
     axes = fig.subplots(max(len(rows), 1), columns, squeeze=False)
     n = 0
     for ax_row, row in zip(axes, rows, strict=False):
@@ -254,13 +271,39 @@ def replicate_curve(
     return curve
 
 
+def envelope_curve(
+    label: str, steps: np.ndarray, x: np.ndarray, low: Any, high: Any, color: str
+) -> Curve:
+    """The mean over replicates of x [P, R] (as sampled), its band the envelope: the least
+    `low` and the largest `high` [P, R] over the replicates (each logging window's min and max,
+    `x_min`/`x_max`), else the replicates' min–max."""
+    curve = replicate_curve(label, steps, x, color)
+    if low is not None and high is not None and len(low):
+        curve.low, curve.high = np.asarray(low).min(1), np.asarray(high).max(1)
+    return curve
+
+
+def envelope_label(result: Any) -> str:
+    replicates = np.asarray(result.x).shape[1] if np.asarray(result.x).ndim > 1 else 1
+    mean = "x" if replicates == 1 else f"mean of {replicates}"
+    if getattr(result, "x_min", None) is not None:
+        return f"{mean}; band: min–max of every step"
+    return mean if replicates == 1 else f"{mean}; band: min–max"
+
+
 def trajectory_figure(result: Any, title: str | None = None) -> Figure:
-    """One job's x_t and R_t/t (mean over replicates, min–max band) from a RunResult-like object
-    with `log_steps` [P], `x` [P, R] and `avg_regret` [P, R]."""
+    """One job's x_t and R_t/t (mean over replicates) from a RunResult-like object with
+    `log_steps` [P], `x` [P, R] and `avg_regret` [P, R]; x's band is its envelope between the
+    logged steps (`x_min`, `x_max`, if any: a cycle shorter than the log's spacing shows as a
+    band, not an oscillation), R_t/t's the replicates' min–max."""
     replicates = np.asarray(result.x).shape[-1]
     label = "mean" if replicates == 1 else f"mean of {replicates} (band: min–max)"
+    x = envelope_curve(
+        envelope_label(result), result.log_steps, result.x,
+        getattr(result, "x_min", None), getattr(result, "x_max", None), "tab:blue",
+    )  # fmt: skip
     panels = [
-        Panel("iterate", X_T, [replicate_curve(label, result.log_steps, result.x, "tab:blue")]),
+        Panel("iterate", X_T, [x]),
         Panel(
             "average regret",
             REGRET_T,
@@ -268,67 +311,6 @@ def trajectory_figure(result: Any, title: str | None = None) -> Figure:
         ),
     ]
     return panels_figure(panels, title, RUN_LAYOUT)
-
-
-def _cell_text(value: float, note: str | None) -> str:
-    if note:
-        return note
-    if np.isnan(value):
-        return "–"
-    return f"{value:.3g}"
-
-
-def draw_grid(fig: Figure, ax: Any, grid: Grid, metric: str) -> None:
-    """One heatmap, cells annotated: `final_x` on the fixed diverging scale of F = [−1, 1] (the
-    same colour for the same x in every panel), else diverging colours around 0 if any value is
-    negative, else viridis."""
-    shown = np.where(np.isfinite(grid.values), grid.values, np.nan)
-    finite = shown[np.isfinite(shown)]
-    if metric in FIXED_SCALES:
-        cmap, norm = colormaps["coolwarm"], Normalize(*FIXED_SCALES[metric])
-    elif finite.size and finite.min() < 0:
-        bound = float(np.abs(finite).max()) or 1.0
-        cmap, norm = colormaps["coolwarm"], Normalize(-bound, bound)
-    else:
-        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        cmap, norm = colormaps["viridis"], Normalize(low, high if high > low else low + 1.0)
-    image = ax.imshow(
-        np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto", origin="lower"
-    )
-    for i in range(len(grid.rows)):
-        for j in range(len(grid.cols)):
-            value = float(grid.values[i, j])
-            rgba = cmap(norm(value)) if np.isfinite(value) else (1, 1, 1, 1)
-            dark = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] < 0.5
-            ax.text(
-                j,
-                i,
-                _cell_text(value, grid.notes.get((i, j))),
-                ha="center",
-                va="center",
-                color="white" if dark else "black",
-                fontsize=9,
-            )
-    ax.set_xticks(range(len(grid.cols)), grid.cols)
-    ax.set_yticks(range(len(grid.rows)), grid.rows)
-    ax.set_xlabel(grid.col_key)
-    ax.set_ylabel(grid.row_key)
-    ax.set_title(grid.title or metric)
-    fig.colorbar(image, ax=ax, label=metric)
-
-
-def heatmap_figure(grids: Sequence[Grid], metric: str) -> Figure:
-    """One annotated heatmap of `metric` per grid, side by side."""
-    fig = new_figure(
-        max(4.2, 0.9 * max(len(g.cols) for g in grids) + 2.6) * len(grids),
-        max(3.4, 0.55 * max(len(g.rows) for g in grids) + 2.0),
-    )
-    axes = fig.subplots(1, len(grids), squeeze=False)[0]
-    for n, (ax, grid) in enumerate(zip(axes, grids, strict=True)):
-        draw_grid(fig, ax, grid, metric)
-        if len(grids) > 1:
-            letter(ax, n)
-    return fig
 
 
 def boundary_figure(key: str, over: str, rows: Sequence[dict[str, Any]]) -> Figure:
@@ -358,15 +340,30 @@ def boundary_figure(key: str, over: str, rows: Sequence[dict[str, Any]]) -> Figu
 
 
 def vector_figure(result: Any, title: str | None = None) -> Figure:
-    """A d-dimensional run: x_i per coordinate (one panel each, min–max band over replicates),
+    """A d-dimensional run: x_{t,i} per coordinate (one panel each, its envelope as the band),
     then R_t/t."""
     steps, d = result.log_steps, result.x.shape[2]
+    low, high = getattr(result, "x_min", None), getattr(result, "x_max", None)
+    label = envelope_label(result)
     panels = [
-        Panel(f"x_{i}", f"$x_{{t,{i}}}$", [replicate_curve("mean", steps, result.x[:, :, i])])
+        Panel(
+            f"coordinate {i}",
+            f"$x_{{t,{i}}}$",
+            [
+                envelope_curve(
+                    label,
+                    steps,
+                    result.x[:, :, i],
+                    None if low is None else low[:, :, i],
+                    None if high is None else high[:, :, i],
+                    "tab:blue",
+                )  # fmt: skip
+            ],
+        )
         for i in range(d)
     ]
     regret = replicate_curve("mean", steps, result.avg_regret, "tab:red")
-    panels.append(Panel("average regret", "$R_t/t$", [regret]))
+    panels.append(Panel("average regret", REGRET_T, [regret]))
     return panels_figure(panels, title, RUN_LAYOUT)
 
 

@@ -11,30 +11,26 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
+from src.report.figure1 import SHARED, figure1, run_curve, shared_settings
 from src.report.figures import (
-    REGRET_T,
     TEST_LOSS,
     TRAIN_LOSS,
-    X_T,
-    Curve,
-    Grid,
     Panel,
     line_colors,
-    panels_figure,
     rows_figure,
 )
+from src.report.heatmaps import Grid
 from src.report.labels import (
-    FN_NAMES,
     IDENTITY,
+    SEED,
     SYMBOLS,
     class_name,
     data_label,
     dim_value,
     fn_label,
-    line_label,
     model_label,
     optimizer_label,
-    panel_title,
+    projection_label,
     short,
     sort_key,
     task_label,
@@ -48,9 +44,12 @@ FINAL_METRICS = (
     "tail_x_mean",  # x over the last 10% of steps: its mean and range (a cycle's end can mislead)
     "tail_x_min",
     "tail_x_max",
+    "final_distance",
     "steps_per_second",
 )
-HEATMAP_METRICS = ("tail_x_mean", "final_avg_regret")
+# the distance to the best point in hindsight (0 converged … 1 the worst point; a d-dim run's worst
+# coordinate `final_distance_max` where it logged one: `heatmap_metrics`), and R_T/T
+HEATMAP_METRICS = ("final_distance", "final_avg_regret")
 # task runs (src.engines.training): their histories, final metrics and heatmaps; their names in
 # figures
 TASK_HISTORIES = ("train_loss", "test_loss", "test_accuracy")
@@ -63,71 +62,7 @@ TASK_FINAL_METRICS = (
 TASK_HEATMAP_METRICS = ("final_test_loss", "final_test_accuracy")
 
 
-def run_curve(run: ChildRun, key: str, label: str, color: object) -> Curve:
-    """The run's logged history of `key` as a line, with the replicates' min–max band."""
-    steps, values = run.histories.get(key, (np.zeros(0, np.int64), np.zeros(0)))
-    curve = Curve(label, steps, values, color=color, failed=run.failed)
-    traj = run.trajectory
-    if traj is not None and traj[key].ndim == 2 and traj[key].shape[1] > 1 and len(traj[key]):
-        curve.low, curve.high = traj[key].min(1), traj[key].max(1)
-        curve.band_steps = traj["log_steps"]
-    return curve
-
-
-def _fn_order(title: str) -> tuple[int, str]:
-    names = list(FN_NAMES.values())
-    head = title.split(",", 1)[0]
-    return (names.index(head) if head in names else len(names), title)
-
-
-def figure1_panels(runs: Sequence[ChildRun], dims: Sequence[str]) -> list[Panel]:
-    """Figure 1's panels: R_t/t and x_t for the first problem, x_t for each further one
-    (the paper: online R_t/t, online x_t, stochastic x_t); one curve per run of that problem."""
-    groups: dict[str, list[ChildRun]] = {}
-    for run in runs:
-        groups.setdefault(panel_title(run, dims), []).append(run)
-    labels = {run.run_id: line_label(run, dims) for run in runs}
-    colors = line_colors(list(labels.values()), [optimizer_label(r.params) for r in runs])
-    panels = []
-    for n, title in enumerate(sorted(groups, key=_fn_order)):
-        keys = [("avg_regret", REGRET_T), ("x", X_T)] if n == 0 else [("x", X_T)]
-        for key, ylabel in keys:
-            curves = [
-                run_curve(r, key, labels[r.run_id], colors[labels[r.run_id]]) for r in groups[title]
-            ]
-            panels.append(Panel(title, ylabel, curves))
-    return panels
-
-
-SHARED = {
-    "optim.lr": "lr",
-    "optim.betas": "betas",
-    "steps": "steps",
-    "replicates": "replicates",
-    "dtype": "dtype",
-    "projection": "projection",
-}  # param -> its subtitle name
-
-
 TASK_SHARED = {"schedule.name": "schedule", "task.batch_size": "batch"}  # and for tasks
-
-
-def shared_settings(runs: Sequence[ChildRun], keys: dict[str, str] = SHARED) -> str:
-    """The settings every run shares, for a subtitle: 'lr=0.001, betas=[0.9, 0.99], …'."""
-    parts = []
-    for key, name in keys.items():
-        values = {r.params.get(key) for r in runs if r.params}
-        if len(values) == 1 and None not in values:
-            text = str(values.pop())
-            if text.isdigit() and len(text) > 4:  # 6,000,000
-                text = f"{int(text):,}"
-            parts.append(f"{name}={text}")
-    return ", ".join(parts)
-
-
-def figure1(runs: Sequence[ChildRun], dims: Sequence[str]) -> Figure:
-    """The paper's Figure 1 for these runs, titled with the settings they share."""
-    return panels_figure(figure1_panels(runs, dims), shared_settings(runs) or None)
 
 
 # ---------------------------------------------------------------------------- Figure 2
@@ -189,7 +124,7 @@ SYNTHETIC = RunKind(
     HEATMAP_METRICS,
     figure1,
     "figure1",
-    {"fn": fn_label},
+    {"fn": fn_label, "projection": projection_label},
     fn_label,
     trajectory=True,
 )
@@ -215,10 +150,18 @@ def run_kind(params: Mapping[str, str]) -> RunKind:
 # ---------------------------------------------------------------------------- heatmaps
 
 
+def heatmap_metrics(kind: RunKind, runs: Sequence[ChildRun]) -> list[str]:
+    """The kind's heatmap metrics, `final_distance` replaced by the worst coordinate's
+    `final_distance_max` when the runs logged it (a d-dimensional x)."""
+    worst = any("final_distance_max" in run.metrics for run in runs)
+    return ["final_distance_max" if worst and m == "final_distance" else m for m in kind.heatmaps]
+
+
 def heatmap_axes(dims: Sequence[str]) -> tuple[str, str] | None:
     """(rows, cols) of the heatmaps: the two varying params besides optimizer and problem, else
     one such param against the other dimension if there are exactly two; None otherwise (an
     optimizer × problem grid would only repeat the summary table)."""
+    dims = [d for d in dims if d != SEED]  # a cell: the mean over its seeds
     extra = [d for d in dims if d not in IDENTITY]
     if len(extra) == 2:
         return extra[0], extra[1]
@@ -238,7 +181,7 @@ def heatmap_grids(runs: Sequence[ChildRun], dims: Sequence[str], metric: str) ->
     if axes is None:
         return []
     row_key, col_key = axes
-    facets = [d for d in dims if d not in axes]
+    facets = [d for d in dims if d not in axes and d != SEED]
     rows = sorted({dim_value(r, row_key) for r in runs}, key=sort_key)
     cols = sorted({dim_value(r, col_key) for r in runs}, key=sort_key)
     grids: dict[str, list[ChildRun]] = {}

@@ -3,7 +3,6 @@ dimensions of a sweep, line labels and panel titles."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 from src.report.runs import ChildRun
@@ -17,8 +16,15 @@ MODEL_NAMES = {
 DATA_NAMES = {"Digits": "digits", "MNIST": "MNIST", "CIFAR10": "CIFAR-10"}
 # a run's identity dimension -> its config group
 SYMBOLS = {"optim.betas.0": "β₁", "optim.betas.1": "β₂", "optim.lr": "lr"}  # axis labels
-IDENTITY = {"optimizer": "optim", "fn": "fn", "task": "task", "data": "data"}
+IDENTITY = {
+    "optimizer": "optim",
+    "fn": "fn",
+    "projection": "projection",
+    "task": "task",
+    "data": "data",
+}
 SET_BY = {"fn": ("replicates",)}  # top-level keys a group's option sets (a random fn: R = 10)
+SEED = "seed"  # runs that differ only in it are one line (their mean, a band, how many)
 
 
 def class_name(params: Mapping[str, str], node: str) -> str:
@@ -42,6 +48,11 @@ def fn_label(params: Mapping[str, str]) -> str:
     """The problem's option ('online', 'stochastic', 'periodic', ...), else its class's name."""
     name = class_name(params, "fn") or "?"
     return params.get("fn") or FN_NAMES.get(name, name)
+
+
+def projection_label(params: Mapping[str, str]) -> str:
+    """The projection's option ('box', 'ball_weighted'), else its class's name."""
+    return params.get("projection") or class_name(params, "projection")
 
 
 def model_label(params: Mapping[str, str]) -> str:
@@ -105,6 +116,11 @@ def sweep_dimensions(runs: Sequence[ChildRun], overrides: str = "") -> list[str]
                 and _determined(logged, k, dim)
             )
         ]
+    # a search's settings (`search.reference.*`, ...) differ between a trial and its reference
+    # run only as their optimizer does: the optimizer's label says it
+    varying = [
+        k for k in varying if not (k.startswith("search.") and _determined(logged, k, "optimizer"))
+    ]
     order = _override_order(overrides)
     varying.sort(key=lambda k: (order.index(k) if k in order else len(order), k))
     return dims + varying
@@ -135,40 +151,19 @@ def _fn_dims(dims: Sequence[str]) -> list[str]:
 
 
 def line_label(run: ChildRun, dims: Sequence[str]) -> str:
+    """The optimizer and every swept value that is not the problem's or the seed's."""
     extra = [
-        f"{short(d)}={dim_value(run, d)}" for d in dims if d not in ("optimizer", *_fn_dims(dims))
+        f"{short(d)}={dim_value(run, d)}"
+        for d in dims
+        if d not in ("optimizer", SEED, *_fn_dims(dims))
     ]
     label = ", ".join([optimizer_label(run.params), *extra])
     return f"{label} ({run.status})" if run.failed else label
 
 
-def panel_title(run: ChildRun, dims: Sequence[str]) -> str:
-    return fn_words(run.params)
-
-
-def _num(params: dict[str, str], key: str, default: float = 1.0) -> float:
-    try:
-        return float(params.get(key, default))
-    except ValueError:
-        return math.nan
-
-
-def fn_words(params: dict[str, str]) -> str:
-    """The problem in words with its parameters, e.g. 'online: 1010x once every 101 steps, else
-    −10x' (its option name, then f_t as in `src.problems.functions`)."""
-    name, scale = fn_label(params), _num(params, "fn.scale")
-    big, small = f"{scale * _num(params, 'fn.C'):g}x", f"−{scale:g}x".replace("−1x", "−x")
-    if "fn.period" in params:
-        rule = f"{big} once every {params['fn.period']} steps, else {small}"
-    elif "fn.delta" in params:
-        rule = f"{big} w.p. (1+δ)/(C+1), δ={params['fn.delta']}, else {small}"
-    elif "fn.p" in params:
-        rule = f"{big} w.p. {params['fn.p']}, else {small}"
-    elif "fn.curvature" in params:
-        rule = (
-            f"{params['fn.curvature']}/2·(x − c_t)², "
-            f"c_t ~ N({params.get('fn.center')}, {params.get('fn.noise')}²)"
-        )
-    else:
-        return name
-    return f"{name}: {rule}"
+def problem_title(run: ChildRun) -> str:
+    """The problem as the run described it (tag `problem`, its fn's `describe()`), after its
+    option: 'online: 1010x once every 101 steps, else −10x'; a run logged without it: the
+    option alone."""
+    words = run.tags.get("problem")
+    return f"{fn_label(run.params)}: {words}" if words else fn_label(run.params)

@@ -29,10 +29,9 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from src import PROJECT_ROOT
-from src.report.figures import (
-    heatmap_figure,
-)
-from src.report.kinds import KINDS, heatmap_grids, run_kind
+from src.report.grid_figure import DPI
+from src.report.heatmaps import heatmap_figure
+from src.report.kinds import KINDS, heatmap_grids, heatmap_metrics, run_kind
 from src.report.labels import sweep_dimensions
 from src.report.runs import ChildRun, find_parent, load_children
 from src.report.tables import (
@@ -41,6 +40,7 @@ from src.report.tables import (
     latex,
     markdown,
     markdown_table,
+    seed_rows,
     summary_rows,
     write_csv,
 )
@@ -68,7 +68,7 @@ def save(fig: Figure, folder: Path, stem: str, formats: Sequence[str] = ("png",)
     first format; the others keep that placement (a second pass: ~0.1 s a figure)."""
     names = [f"{stem}.{fmt}" for fmt in formats]
     for name in names:
-        fig.savefig(folder / name, dpi=150)
+        fig.savefig(folder / name, dpi=DPI)
         fig.set_layout_engine("none")
     return names
 
@@ -82,7 +82,7 @@ def draw(runs: Sequence[ChildRun], dims: Sequence[str], folder: Path) -> list[st
         if not members:
             continue
         files += save(kind.figure(members, dims), folder, kind.figure_name, ("png", "pdf"))
-        for metric in kind.heatmaps:
+        for metric in heatmap_metrics(kind, members):
             grids = heatmap_grids(members, dims, metric)
             if grids:
                 files += save(heatmap_figure(grids, metric), folder, f"heatmap_{metric}")
@@ -97,12 +97,14 @@ def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
         raise SystemExit(f"sweep {parent.info.run_id} has no child runs")
     dims = sweep_dimensions(runs, parent.data.params.get("overrides", ""))
     files = draw(runs, dims, folder)
-    rows = summary_rows(runs, dims)
+    rows, seeds = summary_rows(runs, dims), seed_rows(runs, dims)
     write_csv(rows, folder / "summary.csv")
     (folder / "summary.tex").write_text(latex(rows, parent.info.run_name or ""))
-    (folder / "summary.md").write_text(
-        markdown(parent, rows, [*files, "summary.csv", "summary.tex"])
-    )
+    tables = ["summary.csv", "summary.tex"]
+    if seeds:
+        write_csv(seeds, folder / "summary_seeds.csv")
+        tables.append("summary_seeds.csv")
+    (folder / "summary.md").write_text(markdown(parent, rows, [*files, *tables], seeds))
     tracking.retry(lambda: client.log_artifacts(parent.info.run_id, str(folder), "report"))
     return folder
 

@@ -9,14 +9,17 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from mlflow.entities import Run
 
 from src.report.kinds import KINDS
-from src.report.labels import dim_value
+from src.report.labels import SEED, dim_value
 from src.report.outcome import final_status
 from src.report.runs import ChildRun
 
 SWEEP = "sweep"  # the dimension (and param) that tells compared sweeps apart
+SEED_METRICS = ("final_avg_regret", "final_distance", "final_x", "final_test_loss",
+                "final_test_accuracy")  # fmt: skip
 TEX_SKIP = ("run_id", "failure")  # too long for a paper's table: in summary.csv
 TEX_SPECIALS = {c: f"\\{c}" for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\^{}"}
 
@@ -32,6 +35,30 @@ def summary_rows(runs: Sequence[ChildRun], dims: Sequence[str]) -> list[dict[str
         row.update({dim: dim_value(run, dim) for dim in dims})
         row.update({m: run.metrics.get(m, "") for m in (*metrics, "steps_done")})
         row["failure"] = run.tags.get("failure.reason") or run.tags.get("error", "")
+        rows.append(row)
+    return rows
+
+
+def seed_rows(runs: Sequence[ChildRun], dims: Sequence[str]) -> list[dict[str, object]]:
+    """Runs that differ only in their seed as one row: the other swept values, how many seeds
+    (`seeds`, FINISHED ones; `failed`, the others), and per headline metric the mean and the
+    standard deviation over the finished seeds (ddof 1; '' with one seed). [] if no seed varies."""
+    if SEED not in dims:
+        return []
+    keys = [d for d in dims if d != SEED]
+    groups: dict[tuple[str, ...], list[ChildRun]] = {}
+    for run in runs:
+        groups.setdefault(tuple(dim_value(run, d) for d in keys), []).append(run)
+    metrics = [m for m in SEED_METRICS if any(m in r.metrics for r in runs)]
+    rows = []
+    for ident, members in groups.items():
+        done = [r for r in members if not r.failed]
+        row: dict[str, object] = dict(zip(keys, ident, strict=True))
+        row.update(seeds=len(done), failed=len(members) - len(done))
+        for metric in metrics:
+            values = [r.metrics[metric] for r in done if metric in r.metrics]
+            row[f"{metric} mean"] = float(np.mean(values)) if values else ""
+            row[f"{metric} sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else ""
         rows.append(row)
     return rows
 
@@ -72,8 +99,23 @@ def sweep_status(parent: Run, rows: Sequence[dict[str, object]]) -> str:
     return f"{final_status(str(r['status']) for r in rows)}: its jobs' outcome"
 
 
-def markdown(parent: Run, rows: Sequence[dict[str, object]], files: Sequence[str]) -> str:
-    """summary.md: the sweep, its table, and the report's files."""
+def markdown(
+    parent: Run,
+    rows: Sequence[dict[str, object]],
+    files: Sequence[str],
+    seeds: Sequence[dict[str, object]] = (),
+) -> str:
+    """summary.md: the sweep, its table, over seeds if the seed varies (`seed_rows`), and the
+    report's files."""
+    over_seeds = [
+        "## Over seeds",
+        "",
+        "Runs that differ only in their seed: how many seeds stand behind each mean, and the "
+        "standard deviation over them.",
+        "",
+        *(markdown_table(seeds) if seeds else []),
+        "",
+    ]
     params = parent.data.params
     lines = [
         f"# {parent.info.run_name or parent.info.run_id}",
@@ -90,6 +132,7 @@ def markdown(parent: Run, rows: Sequence[dict[str, object]], files: Sequence[str
         "",
         *markdown_table(rows),
         "",
+        *(over_seeds if seeds else []),
         "Files: " + ", ".join(f"[{name}]({name})" for name in files),
         "",
     ]

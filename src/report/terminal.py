@@ -51,10 +51,14 @@ def result_table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def row(name: str, status: str, finals: Mapping[str, float], run_id: str) -> tuple[str, ...]:
-    """A job's row: a synthetic run's final x (its tail's mean where F is a vector: the norm),
-    a task's final test accuracy in its place."""
-    x = finals.get("final_x", finals.get("final_x_norm", finals.get("final_test_accuracy")))
-    return name, status, number(x), number(finals.get("final_avg_regret")), run_id
+    """A job's row: a synthetic run's final x; a d-dimensional run's distance to the best point
+    in hindsight, labelled (‖x − x*‖/diam F: no one coordinate is its x); a task's final test
+    accuracy in its place."""
+    if "final_x" not in finals and "final_distance" in finals:
+        x = f"‖x−x*‖/diam {number(finals['final_distance'])}"
+    else:
+        x = number(finals.get("final_x", finals.get("final_test_accuracy")))
+    return name, status, x, number(finals.get("final_avg_regret")), run_id
 
 
 def where_to_look(uri: str, experiment: str, view: bool = False) -> str:

@@ -131,31 +131,42 @@ def trials_csv(runs: list[Run], keys: list[str], path: Path) -> Path:
 def best_problem_png(
     client: Any, best: Run, reference: Run | None, keys: list[str], path: Path
 ) -> Path | None:
-    """Figure 1 of the best problem: R_t/t and x_t of the searched optimizer (blue) and its
-    reference (red), mean over replicates."""
-    from src.report.figures import new_figure
+    """`best_problem_figure` saved at `path`; None if neither run has a trajectory."""
+    fig = best_problem_figure(client, best, reference, keys)
+    if fig is None:
+        return None
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def best_problem_figure(client: Any, best: Run, reference: Run | None, keys: list[str]) -> Any:
+    """Figure 1 of the best problem: R_t/t (from t = 2) and x_t (its envelope between logged
+    steps as a band) of the searched optimizer (blue) and its reference (red), titled by the
+    problem's own words (tag `problem`); None if neither run has a trajectory."""
+    from src.report.figures import (
+        REGRET_T,
+        X_T,
+        Panel,
+        envelope_curve,
+        panels_figure,
+        replicate_curve,
+    )
     from src.report.labels import optimizer_label
     from src.report.runs import load_trajectory
 
-    fig = new_figure(10.0, 3.5)
-    regret_ax, x_ax = fig.subplots(1, 2)
-    drawn = False
+    regret, x = Panel("average regret", REGRET_T), Panel("iterate", X_T)
     for run, color in ((best, "tab:blue"), (reference, "tab:red")):
         data = load_trajectory(client, run.info.run_id) if run is not None else None
         if data is None:
             continue
         label = optimizer_label(dict(run.data.params))
-        regret_ax.plot(data["log_steps"], data["avg_regret"].mean(1), color=color, label=label)
-        x_ax.plot(data["log_steps"], data["x"].mean(1), color=color, label=label)
-        drawn = True
-    if not drawn:
+        steps = data["log_steps"]
+        regret.curves.append(replicate_curve(label, steps, data["avg_regret"], color))
+        low, high = data.get("x_min"), data.get("x_max")
+        x.curves.append(envelope_curve(label, steps, data["x"], low, high, color))
+    if not regret.curves:
         return None
-    regret_ax.set_ylabel("R_t / t")
-    x_ax.set_ylabel("x_t")
-    for ax in (regret_ax, x_ax):
-        ax.set_xlabel("t")
-        ax.legend()
-    problem = ", ".join(f"{k}={best.data.params.get(k)}" for k in keys)
-    fig.suptitle(f"best problem: {problem}")
-    fig.savefig(path, dpi=120)
-    return path
+    words = best.data.tags.get("problem") or ", ".join(
+        f"{k}={best.data.params.get(k)}" for k in keys
+    )
+    return panels_figure([regret, x], f"best problem: {words}")

@@ -51,6 +51,8 @@ def assert_equivalent(reference, fast, dtype: str) -> None:
     tol = TOLERANCE[dtype]
     np.testing.assert_array_equal(reference.log_steps, fast.log_steps)
     np.testing.assert_allclose(fast.x, reference.x, rtol=0, atol=tol)
+    for edge in ("x_min", "x_max"):  # each logging window's envelope
+        np.testing.assert_allclose(getattr(fast, edge), getattr(reference, edge), rtol=0, atol=tol)
     # both engines add the float64 regret sums in the same order: equal to the bit
     np.testing.assert_array_equal(fast.avg_regret, reference.avg_regret)
     assert reference.status == fast.status == "finished"
@@ -114,6 +116,9 @@ def test_x_and_regret_are_bit_equal_past_one_chunk(optim: str, fn: str, dtype: s
     )
     np.testing.assert_array_equal(reference.log_steps, fast.log_steps)
     assert np.array_equal(reference.x, fast.x)
+    assert np.array_equal(reference.x_min, fast.x_min) and np.array_equal(
+        reference.x_max, fast.x_max
+    )
     assert np.array_equal(reference.avg_regret, fast.avg_regret)
     assert np.array_equal(reference.final_regret, fast.final_regret)
 

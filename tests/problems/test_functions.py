@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from src import PROJECT_ROOT
 from src.problems.functions import (
     Bernoulli,
     NoisyQuadratic,
+    OnlineFunction,
     Periodic,
     RandomStreams,
     Theorem3,
@@ -74,3 +76,44 @@ def test_noisy_quadratic_gradient_depends_on_x() -> None:
     x = np.array([0.3])
     gradient = coeffs.a[0].numpy() + coeffs.b[0].numpy() * x  # a + b·x
     assert gradient == pytest.approx(2.0 * (0.3 - (-0.5)))
+
+
+@pytest.mark.parametrize(
+    "fn", sorted(p.stem for p in (PROJECT_ROOT / "conf" / "fn").glob("*.yaml"))
+)
+def test_every_fn_option_describes_itself_in_one_line(fn: str) -> None:
+    """A figure's title is the problem's own words (`describe()`), with its numbers: one line,
+    never the class's name guessed into words."""
+    from src.build import build
+    from tests.conftest import make_cfg
+
+    problem = build(make_cfg(f"fn={fn}").fn)
+    words = problem.describe()
+    assert words and "\n" not in words and len(words) < 120, words
+    assert type(problem).__name__ not in words  # its own description, not the default
+
+
+def test_the_papers_problems_describe_f_t_with_their_numbers() -> None:
+    assert Periodic(10, 101, 101).describe() == "1010x once every 101 steps, else −10x"
+    assert Periodic(1, 3, 3).describe() == "3x once every 3 steps, else −x"
+    assert Bernoulli(10, 101, 0.01).describe() == "1010x w.p. 0.01, else −10x"
+    assert Theorem3(1, 101, 0.02).describe() == ("101x w.p. (1+δ)/(C+1) = 0.01, δ = 0.02, else −x")
+    assert NoisyQuadratic(1, -0.5, 1).describe() == "(1/2)·(x − c_t)², c_t ~ N(−0.5, 1²)"
+
+
+def test_a_users_problem_is_described_by_its_docstring_not_its_parameters() -> None:
+    """A user's `Burst` with k bursts a period is not titled as a periodic problem: the base
+    class's default is the class's name and the first line of its docstring."""
+
+    class Burst(OnlineFunction):
+        """k bursts of C·x every period, else −x."""
+
+        def __init__(self, C: float = 101.0, period: int = 101, k: int = 3) -> None:
+            self.C, self.period, self.k = C, period, k
+
+    assert Burst().describe() == "Burst: k bursts of C·x every period, else −x"
+
+    class Quiet(OnlineFunction):
+        pass
+
+    assert Quiet().describe() == "Quiet"

@@ -212,3 +212,14 @@ def test_ball_weighted_differs_from_euclidean_in_a_run() -> None:
     assert not np.allclose(runs[0].x, runs[1].x, atol=1e-3)
     for run in runs:
         assert (np.linalg.norm(run.x, axis=2) <= 1.0 + 1e-6).all()
+
+
+def test_a_ddim_problem_describes_each_coordinate_or_lists_them() -> None:
+    assert VectorPeriodic(2, 10, [101, 5], [101, 3]).describe() == (
+        "x_0: 1010x once every 101 steps; x_1: 50x once every 3 steps; else −10x"
+    )
+    five = VectorPeriodic(5, 10, [101, 50, 20, 5, 2], 101).describe()
+    assert five == (
+        "x_i: [1010, 500, 200, 50, 20]_i·x_i once every [101, 101, 101, 101, 101]_i steps; "
+        "else −10x"
+    )

@@ -19,13 +19,14 @@ from mlflow.tracking import MlflowClient
 from src import PROJECT_ROOT
 from src.report import kinds, labels, runs
 from src.report import sweep as report
-from src.report.figures import PAPER_COLORS, heatmap_figure, trajectory_figure
+from src.report.figures import PAPER_COLORS, trajectory_figure
+from src.report.heatmaps import heatmap_figure
 from tests.conftest import run_main
 
 STEPS = 2000
 LONG = 300_000  # for lr 1e35 to overflow float32 x (the fast engine: milliseconds)
 FIGURE_FILES = ("figure1.png", "figure1.pdf", "summary.csv", "summary.md", "summary.tex")
-GRID_FILES = (*FIGURE_FILES, "heatmap_tail_x_mean.png", "heatmap_final_avg_regret.png")
+GRID_FILES = (*FIGURE_FILES, "heatmap_final_distance.png", "heatmap_final_avg_regret.png")
 ONLINE = "online: 1010x once every 101 steps, else −10x"
 STOCHASTIC = "stochastic: 1010x w.p. 0.01, else −10x"
 
@@ -182,7 +183,7 @@ def test_figure1_has_the_papers_panels_and_one_line_per_optimizer(figure1: Sweep
 
 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
-def test_figure1_bands_are_the_replicates_min_and_max(figure1: Sweep) -> None:
+def test_figure1_bands_are_x_over_the_replicates_and_every_step(figure1: Sweep) -> None:
     fig = kinds.figure1(figure1.runs, figure1.dims)
     stochastic = fig.get_axes()[2]
     bands = stochastic.collections
@@ -190,8 +191,10 @@ def test_figure1_bands_are_the_replicates_min_and_max(figure1: Sweep) -> None:
     run = figure1.run({"optim.amsgrad": "False", "fn": "stochastic"})
     x = run.trajectory["x"]
     assert x.shape == (50, 2) and not np.array_equal(x[:, 0], x[:, 1])
-    edges = bands[0].get_paths()[0].vertices[:, 1]
-    assert np.isclose(edges.max(), x.max()) and np.isclose(edges.min(), x.min())
+    edges = bands[0].get_paths()[0].vertices[:, 1]  # the envelope: every step, every replicate
+    low, high = run.trajectory["x_min"], run.trajectory["x_max"]
+    assert np.isclose(edges.max(), high.max()) and np.isclose(edges.min(), low.min())
+    assert (low.min(1) <= x.min(1)).all() and (x.max(1) <= high.max(1)).all()
     # the line is the logged mean, inside its band
     np.testing.assert_allclose(stochastic.get_lines()[0].get_ydata(), x.mean(1), rtol=1e-6)
 
@@ -231,7 +234,7 @@ def test_each_job_logs_its_trajectory_figure(figure1: Sweep, tmp_path: Path) -> 
 @pytest.mark.slow  # a real sweep in a subprocess (module fixture)
 def test_grid_heatmap_cells_equal_the_final_metrics(grid: Sweep) -> None:
     assert grid.dims == ["optim.lr", "fn.C"]
-    for metric in ("tail_x_mean", "final_avg_regret"):
+    for metric in ("final_distance", "final_avg_regret"):
         assert (grid.folder / f"heatmap_{metric}.png").is_file()
         fig = heatmap_figure(kinds.heatmap_grids(grid.runs, grid.dims, metric), metric)
         ax = fig.get_axes()[0]
@@ -344,7 +347,6 @@ def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
 
 def test_a_sweep_over_list_items_varies_the_items_not_the_list() -> None:
     """`optim.betas.0=… optim.betas.1=…` sweeps: the heatmap axes are β₁ and β₂."""
-    from src.report.figures import heatmap_figure
     from src.report.kinds import heatmap_axes, heatmap_grids, run_kind
     from src.report.labels import sweep_dimensions
     from src.report.runs import ChildRun, with_list_items

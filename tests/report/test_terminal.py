@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from src.report.terminal import COLUMNS, result_table
+from src.report.terminal import COLUMNS, result_table, row
 from tests.conftest import make_cfg, run_main
 
 
@@ -95,3 +95,12 @@ def test_a_parallel_sweep_counts_its_jobs_done_across_workers(tmp_path: Path) ->
     )  # fmt: skip
     done = re.findall(r"sweep: (\d)/4 jobs done", proc.stdout + proc.stderr)
     assert len(done) == 4 and max(done) == "4" and len(set(done)) >= 2, done
+
+
+def test_a_ddim_runs_row_says_its_x_column_is_the_distance_not_a_coordinate() -> None:
+    """A d-dimensional run has no single final x: the column shows its distance to the best
+    point in hindsight, labelled, never ‖x‖ under the name 'final x'."""
+    finals = {"final_x_0": 0.9, "final_x_1": -1.0, "final_x_norm": 1.35, "final_distance": 0.3}
+    name, status, x, regret, run_id = row("adam · periodic_nd", "FINISHED", finals, "id")
+    assert x == "‖x−x*‖/diam 0.3"
+    assert row("adam · online", "FINISHED", {"final_x": 0.5}, "id")[2] == "0.5"

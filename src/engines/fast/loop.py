@@ -108,6 +108,8 @@ def run_fast(
     buffers += (rooted.view(bits), radicands.view(bits))
     tail_from = tail_start(spec.steps)
     tail = np.array([[0.0], [np.inf], [-np.inf]]).repeat(R, 1)  # Σ x, min x, max x over the tail
+    window = np.array([[np.inf], [-np.inf]]).repeat(R, 1)  # min x, max x since the last logged
+    out_min, out_max = np.zeros((len(grid), R)), np.zeros((len(grid), R))  # windows (Windows)
     pos, done, status, reason, underflow = 0, 0, FINISHED, "", False
     sqrt = torch_sqrt(dt)
     began = time.perf_counter()
@@ -120,22 +122,23 @@ def run_fast(
             _specialized(
                 dispatch.prepare, opt.code, opt.hyper, opt.schedule, start, n, consts, per_step
             )
-            before = (x.copy(), state.copy(), sums.copy(), tail.copy(), pos)
+            before = (x.copy(), state.copy(), sums.copy(), tail.copy(), window.copy(), pos)
             problem = (a, b, coeffs.b is not None, spec.projection.kind, low, high)
             book = (cmp_low, cmp_high, sums, grid)
+            envelope = (window, out_min, out_max)
             # fmt: off
             ran, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start, n,
                                     *problem, *book, pos, out_x, out_regret, sqrt, *buffers,
-                                    tail_from, tail)
+                                    tail_from, tail, *envelope)
             if ran < n:  # replicates ran on past the first non-finite step: redo up to it
                 # a NaN x over a zero radicand: the underflow of `adaptive_step` (in
                 # src.optimizers.base), not a divergence (the buffers still hold the failed step)
                 underflow = bool(np.any(~np.isfinite(x) & (radicands == 0)))
-                x[:], state[:], sums[:], tail[:], pos = before
+                x[:], state[:], sums[:], tail[:], window[:], pos = before
                 if ran:
                     _, pos = _specialized(_run_chunk, opt.code, consts, per_step, state, x, start,
                                           ran, *problem, *book, pos, out_x, out_regret, sqrt,
-                                          *buffers, tail_from, tail)
+                                          *buffers, tail_from, tail, *envelope)
             # fmt: on
             done = start + ran - 1
             if progress:
@@ -150,15 +153,18 @@ def run_fast(
     regret = sums[0] - best_fixed_loss(sums[1], sums[2], cmp_low, cmp_high)
     keep = int(np.searchsorted(grid, done, side="right"))
     steps, xs, rs = grid[:keep], out_x[:keep], out_regret[:keep]
+    lows, highs = out_min[:keep], out_max[:keep]
     final_x = x.astype(np.float64)
     if status in (DIVERGED, INTERRUPTED) and done and (keep == 0 or steps[-1] != done):
         steps = np.append(steps, done)
         xs = np.vstack([xs, final_x])
         rs = np.vstack([rs, regret / done])
+        lows, highs = np.vstack([lows, window[0]]), np.vstack([highs, window[1]])
     result = RunResult(
         steps, xs, rs, final_x, regret, done, status, reason, elapsed, tail_x=tail_x,
         best_x=best_fixed_point(sums[1], sums[2], cmp_low, cmp_high),
         scales=(cmp_high - cmp_low, spec.fn.gradient_bound(cmp_low, cmp_high)),
+        x_min=lows, x_max=highs,
     )  # fmt: skip
     if underflow:
         result.info[UNDERFLOW] = done + 1
@@ -190,7 +196,7 @@ def _specialized(kernel: numba.core.registry.CPUDispatcher, code: int, *args: ob
 @numba.njit(cache=True)
 def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, cmp_low,  # noqa: PLR0917
                cmp_high, sums, grid, pos, out_x, out_regret, sqrt_fn, grads, radicands, roots,
-               rooted, rooted_bits, radicand_bits, tail_from, tail):
+               rooted, rooted_bits, radicand_bits, tail_from, tail, window, out_min, out_max):
     # fmt: on
     """Steps start..start+n−1 for every replicate; returns (steps completed, next grid index).
 
@@ -201,6 +207,7 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
     sqrt kernel (AMSGrad's max v̂ is unchanged on most steps)."""
     numba.literally(code)
     R = x.shape[0]
+    w_low, w_high = window[0], window[1]  # views, made once per chunk
     radicands_at, roots_at = radicands.ctypes.data, roots.ctypes.data  # once, not per step
     shared_a = a.shape[1] == 1
     shared_b = b.shape[1] == 1
@@ -264,6 +271,10 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 bad |= np.int32(not math.isfinite(xr)) | np.int32(not math.isfinite(sums[0, r]))
         if bad:
             return i, pos
+        for r in range(R):  # the logging window's envelope (regret.Windows)
+            xd = np.float64(x[r])
+            w_low[r] = min(w_low[r], xd)
+            w_high[r] = max(w_high[r], xd)
         if t >= tail_from:  # the last 10%: Σ x in step order (as regret.Tail.add), min, max
             for r in range(R):
                 xd = np.float64(x[r])
@@ -272,6 +283,8 @@ def _run_chunk(code, k, p, state, x, start, n, a, b, has_b, project, low, high, 
                 tail[2, r] = max(tail[2, r], xd)
         if pos < grid.shape[0] and grid[pos] == t:
             for r in range(R):
+                out_min[pos, r], out_max[pos, r] = w_low[r], w_high[r]
+                w_low[r], w_high[r] = np.inf, -np.inf
                 out_x[pos, r] = x[r]
                 out_regret[pos, r] = (
                     sums[0, r] - best_fixed_loss(sums[1, r], sums[2, r], cmp_low, cmp_high)
