@@ -21,6 +21,7 @@ and logs every file as an artifact of the parent run, in folder `report`.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from src.report.figures import (
 )
 from src.report.kinds import KINDS, heatmap_grids, run_kind
 from src.report.labels import sweep_dimensions
-from src.report.runs import ChildRun, find_parent, load_children
+from src.report.runs import ChildRun, find_parent, load_children, skipped
 from src.report.tables import (
     SWEEP,
     compare_rows,
@@ -95,6 +96,9 @@ def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
     runs = load_children(client, parent, run_kind)
     if not runs:
         raise SystemExit(f"sweep {parent.info.run_id} has no child runs")
+    notes = skipped(runs)  # arrays it cannot read (a disk that filled): said, and left out
+    for line in notes:
+        print(f"warning: {line}", file=sys.stderr)
     dims = sweep_dimensions(runs, parent.data.params.get("overrides", ""))
     files = draw(runs, dims, folder)
     rows = summary_rows(runs, dims)
@@ -102,6 +106,7 @@ def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
     (folder / "summary.tex").write_text(latex(rows, parent.info.run_name or ""))
     (folder / "summary.md").write_text(
         markdown(parent, rows, [*files, "summary.csv", "summary.tex"])
+        + "".join(f"- {line}\n" for line in notes)
     )
     tracking.retry(lambda: client.log_artifacts(parent.info.run_id, str(folder), "report"))
     return folder
@@ -135,6 +140,8 @@ def write_comparison(client: MlflowClient, parents: Sequence[Run], folder: Path)
         for run in found:
             run.params[SWEEP] = label
         runs += found
+        for line in skipped(found):
+            print(f"warning: {line}", file=sys.stderr)
         own += sweep_dimensions(found, parent.data.params.get("overrides", ""))
     dims = [SWEEP, *dict.fromkeys(own)]
     files = draw(runs, dims, folder)
