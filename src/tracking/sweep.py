@@ -287,7 +287,7 @@ class SweepRun(Callback):
             return
         try:
             client, experiment = store.connect(*self._store)
-            if client.get_run(run_id).info.status == "RUNNING":
+            if store.retry(lambda: client.get_run(run_id)).info.status == "RUNNING":
                 # a job whose process was killed under it (submitit's local controller kills its
                 # job on Ctrl-C) left its run RUNNING: KILLED, owner gone
                 store.reap_stale_runs(client, experiment)
