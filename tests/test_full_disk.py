@@ -78,6 +78,15 @@ def test_a_full_artifact_disk_leaves_no_partial_artifact_and_names_the_store(
     assert partial == [], partial  # every artifact whole or absent: here, none fitted
     for job in (0, 1):  # nothing computed is lost
         assert (tmp_path / "sweep" / str(job) / "trajectory.npz").stat().st_size > 0
+    (parent,) = children_and_parent(uri)[1]  # the report, drawn again: written, not logged
+    drawn = report("--parent", parent.info.run_id, "--tracking-uri", uri, "--out", str(tmp_path))
+    assert drawn.returncode == 0, drawn.stderr
+    assert "Traceback" not in drawn.stderr
+    (line,) = [x for x in clean(drawn.stderr) if "report not logged" in x]
+    assert f"artifacts: cannot write {full_disk}/" in line, line
+    assert (Path(drawn.stdout.strip().splitlines()[-1]) / "summary.md").is_file()
+    partial = [p for p in full_disk.rglob("*") if p.is_file() and p.name != "filler"]
+    assert partial == [], partial
 
 
 @pytest.mark.slow

@@ -108,7 +108,10 @@ def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
         markdown(parent, rows, [*files, "summary.csv", "summary.tex"])
         + "".join(f"- {line}\n" for line in notes)
     )
-    tracking.retry(lambda: client.log_artifacts(parent.info.run_id, str(folder), "report"))
+    try:  # the files are written: a store that cannot take them (a full disk) is one line
+        tracking.log_folder(client, parent.info.run_id, folder, "report")
+    except tracking.StoreError as error:
+        print(f"warning: report not logged on the parent run: {error}", file=sys.stderr)
     return folder
 
 

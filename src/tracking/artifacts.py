@@ -19,16 +19,16 @@ from src.tracking.calls import StoreError, retry
 from src.tracking.redaction import redact
 
 
-def log_whole(client: MlflowClient, run_id: str, folder: Path) -> None:
-    """Log the files under `folder` at the run's artifact root; on an OSError (a full disk), the
-    files written in part are removed and StoreError says `artifacts: cannot write <the run's
-    artifact folder>/<file>: <reason>`."""
+def log_whole(client: MlflowClient, run_id: str, folder: Path, under: str | None = None) -> None:
+    """Log the files under `folder` at the run's artifact root (or in its folder `under`); on an
+    OSError (a full disk), the files written in part are removed and StoreError says `artifacts:
+    cannot write <the run's artifact folder>/<file>: <reason>`."""
     try:
-        retry(lambda: client.log_artifacts(run_id, str(folder)))
+        retry(lambda: client.log_artifacts(run_id, str(folder), under))
     except OSError as error:
         root = retry(lambda: client.get_run(run_id)).info.artifact_uri
         try:
-            cut = remove_partial(client, run_id, root, folder)
+            cut = remove_partial(client, run_id, root, folder, under)
         except Exception:  # noqa: BLE001  (the folder itself unreadable: say where it is)
             cut = []
         where = f"{display(root)}/{cut[0]}" if cut else display(root)
@@ -36,11 +36,15 @@ def log_whole(client: MlflowClient, run_id: str, folder: Path) -> None:
         raise StoreError(f"artifacts: cannot write {where}: {reason}") from error
 
 
-def remove_partial(client: MlflowClient, run_id: str, root: str, folder: Path) -> list[str]:
-    """The files of `folder` that are not whole in the run's artifacts (absent or another size),
-    in order; those present are deleted, best effort (the store may be what failed)."""
+def remove_partial(
+    client: MlflowClient, run_id: str, root: str, folder: Path, under: str | None = None
+) -> list[str]:
+    """The files of `folder` (logged in the artifact folder `under`) that are not whole in the
+    run's artifacts (absent or another size), in order; those present are deleted, best effort
+    (the store may be what failed)."""
+    prefix = f"{under.strip('/')}/" if under else ""
     local = {
-        path.relative_to(folder).as_posix(): path.stat().st_size
+        prefix + path.relative_to(folder).as_posix(): path.stat().st_size
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }

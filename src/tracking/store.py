@@ -193,10 +193,11 @@ def log_files(client: MlflowClient, run_id: str, files: Iterable[tuple[Path, str
             retry(lambda p=path, f=folder: client.log_artifact(run_id, str(p), f))
 
 
-def log_folder(client: MlflowClient, run_id: str, folder: Path) -> None:
-    """Log the files under `folder` (its tree) at the run's artifact root, in one call, each file
-    whole or not at all (`src.tracking.artifacts`: StoreError naming the run's artifact folder)."""
-    log_whole(client, run_id, folder)
+def log_folder(client: MlflowClient, run_id: str, folder: Path, under: str | None = None) -> None:
+    """Log the files under `folder` (its tree) at the run's artifact root (or in folder `under`),
+    in one call, each file whole or not at all (`src.tracking.artifacts`: StoreError naming the
+    run's artifact folder)."""
+    log_whole(client, run_id, folder, under)
 
 
 def download(client: MlflowClient, run_id: str, path: str, folder: Path | str) -> Path:
