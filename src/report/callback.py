@@ -45,7 +45,8 @@ class SweepReport(Callback):
 
         try:
             client, _ = tracking.connect(str(config.tracking.uri), str(config.tracking.experiment))
-            folder = write_report(client, client.get_run(parent), report_folder(sweep_dir))
+            run = tracking.retry(lambda: client.get_run(parent))  # a hung store: at once
+            folder = write_report(client, run, report_folder(sweep_dir))
         except (Exception, SystemExit) as error:  # noqa: BLE001  (a report never fails a sweep)
             log.warning(
                 "no report: %s (`make figure` draws it from the store)",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ class ChildRun:
     histories: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     trajectory: dict[str, np.ndarray] | None = None
     kind: Any = None  # what the report does with it (`src.report.kinds.run_kind`)
+    unreadable: str | None = None  # why its `trajectory.npz` could not be read (then None)
 
     @property
     def failed(self) -> bool:
@@ -90,15 +92,34 @@ def load_history(client: MlflowClient, run_id: str, key: str) -> tuple[np.ndarra
     )
 
 
+class Unreadable(ValueError):
+    """A run's `trajectory.npz` that np.load cannot read (cut short: a disk that filled)."""
+
+
 def load_trajectory(client: MlflowClient, run_id: str) -> dict[str, np.ndarray] | None:
-    """The run's `trajectory.npz` (every replicate), or None if it has none."""
+    """The run's `trajectory.npz` (every replicate), or None if it has none; Unreadable
+    if np.load cannot read it (EOFError, BadZipFile, ...)."""
     names = {a.path for a in tracking.retry(lambda: client.list_artifacts(run_id))}
     if "trajectory.npz" not in names:
         return None
     with tempfile.TemporaryDirectory() as folder:
         path = tracking.download(client, run_id, "trajectory.npz", folder)
-        with np.load(path) as npz:
-            return {key: npz[key] for key in npz.files}
+        try:
+            with np.load(path) as npz:
+                return {key: npz[key] for key in npz.files}
+        except (EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            raise Unreadable(reason or type(error).__name__) from error
+
+
+def skipped(runs: Sequence[ChildRun]) -> list[str]:
+    """One line per run whose `trajectory.npz` could not be read (the report left it out)."""
+    return [
+        f"could not read trajectory.npz of run {run.run_id} ({run.name}): {run.unreadable}; "
+        "its figure band left out"
+        for run in runs
+        if run.unreadable is not None
+    ]
 
 
 def job_number(run: Run) -> tuple[int, int]:
@@ -125,6 +146,12 @@ def load_children(
     children = []
     for run in sorted(runs, key=job_number):
         run_id, kind = run.info.run_id, kind_of(run.data.params)
+        trajectory, unreadable = None, None
+        if kind.trajectory:
+            try:
+                trajectory = load_trajectory(client, run_id)
+            except Unreadable as error:  # the report goes on without it, and says so
+                unreadable = str(error)
         children.append(
             ChildRun(
                 run_id,
@@ -134,8 +161,9 @@ def load_children(
                 dict(run.data.metrics),
                 dict(run.data.tags),
                 {key: load_history(client, run_id, key) for key in kind.histories},
-                load_trajectory(client, run_id) if kind.trajectory else None,
+                trajectory,
                 kind,
+                unreadable,
             )
         )
     return children

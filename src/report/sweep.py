@@ -21,6 +21,7 @@ and logs every file as an artifact of the parent run, in folder `report`.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from src.report.grid_figure import DPI
 from src.report.heatmaps import heatmap_figure
 from src.report.kinds import KINDS, heatmap_grids, heatmap_metrics, run_kind
 from src.report.labels import sweep_dimensions
-from src.report.runs import ChildRun, find_parent, load_children
+from src.report.runs import ChildRun, find_parent, load_children, skipped
 from src.report.tables import (
     SWEEP,
     compare_rows,
@@ -95,6 +96,9 @@ def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
     runs = load_children(client, parent, run_kind)
     if not runs:
         raise SystemExit(f"sweep {parent.info.run_id} has no child runs")
+    notes = skipped(runs)  # arrays it cannot read (a disk that filled): said, and left out
+    for line in notes:
+        print(f"warning: {line}", file=sys.stderr)
     dims = sweep_dimensions(runs, parent.data.params.get("overrides", ""))
     files = draw(runs, dims, folder)
     rows, seeds = summary_rows(runs, dims), seed_rows(runs, dims)
@@ -104,8 +108,13 @@ def write_report(client: MlflowClient, parent: Run, folder: Path) -> Path:
     if seeds:
         write_csv(seeds, folder / "summary_seeds.csv")
         tables.append("summary_seeds.csv")
-    (folder / "summary.md").write_text(markdown(parent, rows, [*files, *tables], seeds))
-    tracking.retry(lambda: client.log_artifacts(parent.info.run_id, str(folder), "report"))
+    (folder / "summary.md").write_text(
+        markdown(parent, rows, [*files, *tables], seeds) + "".join(f"- {line}\n" for line in notes)
+    )
+    try:  # the files are written: a store that cannot take them (a full disk) is one line
+        tracking.log_folder(client, parent.info.run_id, folder, "report")
+    except tracking.StoreError as error:
+        print(f"warning: report not logged on the parent run: {error}", file=sys.stderr)
     return folder
 
 
@@ -137,6 +146,8 @@ def write_comparison(client: MlflowClient, parents: Sequence[Run], folder: Path)
         for run in found:
             run.params[SWEEP] = label
         runs += found
+        for line in skipped(found):
+            print(f"warning: {line}", file=sys.stderr)
         own += sweep_dimensions(found, parent.data.params.get("overrides", ""))
     dims = [SWEEP, *dict.fromkeys(own)]
     files = draw(runs, dims, folder)

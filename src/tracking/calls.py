@@ -4,6 +4,7 @@ loud failure (`StoreError`), so a metric history never has a silent gap."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -32,6 +33,19 @@ HTTP_BUDGET = {
 for _name, _value in HTTP_BUDGET.items():
     os.environ.setdefault(_name, _value)
 _unreachable: list[str] = []  # a server that exhausted the budget once: no call waits again
+
+
+class _NoDatabaseTraceback(logging.Filter):
+    """MLflow logs every database error it raises at ERROR with the full traceback (its
+    `mlflow.store.db.utils`), then raises it: the project says it in one line (StoreError, a job's
+    `store error:` line), so the log record is dropped unless HYDRA_FULL_ERROR=1 asks for traces."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        full = os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+        return record.levelno < logging.ERROR or full
+
+
+logging.getLogger("mlflow.store.db.utils").addFilter(_NoDatabaseTraceback())
 
 
 def retry(call: Callable[[], T], attempts: int = 6, first_wait: float = 0.2) -> T:

@@ -23,6 +23,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from src.tracking.artifacts import log_whole
 from src.tracking.calls import HTTP_BUDGET, StoreError, retry
 from src.tracking.health import (
     artifact_location,
@@ -192,9 +193,11 @@ def log_files(client: MlflowClient, run_id: str, files: Iterable[tuple[Path, str
             retry(lambda p=path, f=folder: client.log_artifact(run_id, str(p), f))
 
 
-def log_folder(client: MlflowClient, run_id: str, folder: Path) -> None:
-    """Log the files under `folder` (its tree) at the run's artifact root, in one call."""
-    retry(lambda: client.log_artifacts(run_id, str(folder)))
+def log_folder(client: MlflowClient, run_id: str, folder: Path, under: str | None = None) -> None:
+    """Log the files under `folder` (its tree) at the run's artifact root (or in folder `under`),
+    in one call, each file whole or not at all (`src.tracking.artifacts`: StoreError naming the
+    run's artifact folder)."""
+    log_whole(client, run_id, folder, under)
 
 
 def download(client: MlflowClient, run_id: str, path: str, folder: Path | str) -> Path:

@@ -55,6 +55,7 @@ BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # 
 BATCHED_LAUNCHER = "hydra_plugins.breaking_adam_batched.batched_launcher.BatchedLauncher"
 CTRL_C_GRACE = 5.0  # s for workers that received Ctrl-C themselves to log and close their runs
 STOP_GRACE = 60.0  # s for workers sent SIGTERM to do the same
+REPORT_INTERRUPTED = "interrupted while writing the report; make figure redraws it"
 
 
 @dataclass
@@ -279,17 +280,24 @@ class SweepRun(Callback):
 
     def _close_if_unfinished(self) -> None:
         """At exit of the launching process: a sweep that never reached on_multirun_end ended
-        KILLED if a child was killed (Ctrl-C), else FAILED."""
+        KILLED if a child was killed (Ctrl-C) or every job FINISHED (interrupted while writing the
+        report: tag `failure.reason`), else FAILED."""
         run_id, self.run_id = self.run_id, None
         if run_id is None or self._store is None:
             return
         try:
             client, experiment = store.connect(*self._store)
-            if client.get_run(run_id).info.status == "RUNNING":
+            if store.retry(lambda: client.get_run(run_id)).info.status == "RUNNING":
                 # a job whose process was killed under it (submitit's local controller kills its
                 # job on Ctrl-C) left its run RUNNING: KILLED, owner gone
                 store.reap_stale_runs(client, experiment)
                 status = sweep_status(client, experiment, run_id)
+                done = len(children(client, experiment, run_id, "FINISHED"))
+                if status == "FINISHED" and self.jobs and done >= self.jobs:
+                    # every job FINISHED, the sweep stopped in its end (only Ctrl-C or SIGTERM
+                    # get past Hydra's end hooks): the report was being written
+                    store.set_tags(client, run_id, {"failure.reason": REPORT_INTERRUPTED})
+                    status = "KILLED"
                 store.end_run(client, run_id, "KILLED" if status == "KILLED" else "FAILED")
         except Exception as error:  # noqa: BLE001  (at exit: report, never raise)
             print(

@@ -266,3 +266,40 @@ def test_the_report_reaps_runs_whose_owner_is_gone_and_calls_them_killed(tmp_pat
     assert client.get_run(parent).info.status == "KILLED"
     summary = (folder / "summary.md").read_text()
     assert "FAILED: 0" in summary and "KILLED: 1" in summary and "RUNNING: 0" in summary
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_sweep_writes_its_report_kills_the_parent_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM after every job is done, while the launching process draws the report: the
+    children stay FINISHED, the parent ends KILLED saying why, exit 143."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = start_main(
+        "-m",
+        "steps=50",
+        "log.points=5",
+        "optim=adam,amsgrad",
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    )
+    try:
+        for line in proc.stdout:  # Hydra's log: the last job's end, then the report
+            if "4/4 jobs done" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        code, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 143, err
+    assert "Traceback" not in err
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("breaking-adam").experiment_id
+    runs = client.search_runs([experiment])
+    (parent,) = [r for r in runs if r.data.tags.get("role") == "sweep"]
+    statuses = sorted(r.info.status for r in runs if r.data.tags.get("role") != "sweep")
+    assert statuses == ["FINISHED"] * 4
+    assert parent.info.status == "KILLED"
+    reason = parent.data.tags.get("failure.reason", "")
+    assert reason.startswith("interrupted while writing the report"), parent.data.tags
