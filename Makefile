@@ -32,7 +32,7 @@ sweep: install  ## the paper's Figure 1 and its report (JOBS=N: N jobs at once, 
 figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="--parent RUN_ID")
 	$(PY) -m src.report $(ARGS)
 
-TESTS   := -n 2 --dist loadfile   # two workers (the machine's two cores), a file's tests together
+TESTS   := -n 2 --dist loadfile --durations=25   # two workers (the two cores), a file's tests together; the 25 slowest listed
 
 test: install  ## the whole test suite (what CI runs), on two workers
 	$(PY) -m pytest -q $(TESTS) tests $(ARGS)
