@@ -42,7 +42,7 @@ def task_problems(tree: dict) -> Iterator[str]:
     if tree.get("replicates") != 1:
         yield (
             f"replicates={show(tree.get('replicates'))}: a task trains one model per job "
-            "(sweep seed=0,1,2 for repeats)"
+            "(sweep seed=0,1,2 for repeats; a random fn sets replicates=10: pin fn=online)"
         )
     source = yield from _data(data)
     if source is not None:

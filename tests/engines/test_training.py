@@ -232,7 +232,8 @@ def test_a_sweep_over_fn_with_a_task_is_refused_as_repeated_jobs(tmp_path: Path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr
     assert lines[0] == "multirun: 2 of 4 jobs are invalid; nothing was run"
-    assert all("repeats job" in line and "pin fn=online" in line for line in lines[1:])
+    # the stochastic jobs: a random fn's option sets replicates=10, which a task refuses (issue 23)
+    assert all("pin fn=online" in line for line in lines[1:]), lines
     assert not db.exists()
 
 
