@@ -7,6 +7,7 @@ import contextlib
 import math
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,12 @@ from src import PROJECT_ROOT
 from src.config.registration import register
 
 CONF = str(PROJECT_ROOT / "conf")
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    # The suite started in the background by a non-interactive shell ignores SIGINT, and so would
+    # every process it starts (an ignored signal stays ignored across exec; a handled one is reset
+    # to its default): the Ctrl-C tests would see their Ctrl-C ignored. Handled here, it reaches
+    # the processes under test as a terminal's Ctrl-C does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 register()  # the resolvers and schema every composition needs (as src.main does)
 
 
@@ -124,7 +131,8 @@ def start_main(
 ) -> subprocess.Popen:
     """`python -m src.main ARGS` in the background, its output in pipes (in a process group of
     its own if `group`, as a terminal's Ctrl-C would reach it). A new SQLite store in ARGS starts
-    empty (`seed_store`) unless `seeded_store` is false (a test that the command stores nothing)."""
+    empty (`seed_store`) unless `seeded_store` is false (a test that the command stores nothing).
+    Its SIGINT has the default action, as a command typed in a terminal has (see below)."""
     if seeded_store:
         _seed_stores(args)
     return subprocess.Popen(
