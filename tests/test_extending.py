@@ -4,13 +4,12 @@ documented example runs, its runs are named and tagged after what ran, its sourc
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from src import PROJECT_ROOT
+from src.bench_batched import user_example
 from src.config.checks import problems
 from tests.conftest import make_cfg, run_main
 
@@ -19,15 +18,9 @@ SMALL = ("steps=300", "log.points=3", "log.figures=false", "log.report=false")
 
 
 def write_example(folder: Path) -> Path:
-    """Each block of docs/extending.md that starts with `# file: <path>`, written in `folder`."""
-    text = (PROJECT_ROOT / "docs" / "extending.md").read_text()
-    for block in re.findall(r"```(?:python|yaml)\n(.*?)```", text, flags=re.S):
-        first, _, body = block.partition("\n")
-        if first.startswith("# file: "):
-            path = folder / first.removeprefix("# file: ").strip()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(body)
-    return folder
+    """Each block of docs/extending.md that starts with `# file: <path>`, written in `folder`
+    (the bench's own writer, `src.bench_batched.user_example`: one reading of the docs)."""
+    return user_example(folder)
 
 
 def runs_by_name(uri: str) -> dict:
