@@ -10,7 +10,7 @@ PORT    ?= 5000
 BIND    := $(if $(filter command line,$(origin HOST)),$(HOST),127.0.0.1)
 JOBS    ?=
 STORE   ?= sqlite:///$(CURDIR)/mlflow.db
-LAUNCH  := $(if $(JOBS),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
+LAUNCH  := $(if $(JOBS),hydra/launcher=processes hydra.launcher.n_jobs=$(JOBS))
 
 .PHONY: help install sweep figure test test-quick bench lint format ui server clean
 
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e ".[dev,joblib,slurm,ray,postgres,search]"
 	touch $(STAMP)
 
-sweep: install  ## the paper's Figure 1 and its report (JOBS=N: N jobs at once, joblib; slower for these 4 short jobs: docs/scaling.md)
+sweep: install  ## the paper's Figure 1 and its report (JOBS=N: N worker processes; slower for these 4 short jobs: docs/scaling.md)
 	$(PY) -m src.main -m $(LAUNCH) $(ARGS)
 
 figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="--parent RUN_ID")

@@ -55,6 +55,7 @@ BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # 
 BATCHED_LAUNCHER = "hydra_plugins.breaking_adam_batched.batched_launcher.BatchedLauncher"
 CTRL_C_GRACE = 5.0  # s for workers that received Ctrl-C themselves to log and close their runs
 STOP_GRACE = 60.0  # s for workers sent SIGTERM to do the same
+WORKER_DIED = "its worker process "  # a child KILLED so: src.tracking.worker_death
 REPORT_INTERRUPTED = "interrupted while writing the report; make figure redraws it"
 
 
@@ -363,6 +364,12 @@ def sweep_status(client: Any, experiment: str, run_id: str) -> str:
 
 
 def failed_children(client: Any, experiment: str, run_id: str) -> list[JobFailure]:
+    """The children that FAILED, and those KILLED because their worker process died."""
+    died = [
+        run
+        for run in children(client, experiment, run_id, "KILLED")
+        if run.data.tags.get("failure.reason", "").startswith(WORKER_DIED)
+    ]
     return [
         JobFailure(
             -1,
@@ -370,5 +377,5 @@ def failed_children(client: Any, experiment: str, run_id: str) -> list[JobFailur
             f"run {run.info.run_name} ({run.info.run_id}): "
             f"{run.data.tags.get('failure.reason') or run.data.tags.get('error')}",
         )
-        for run in children(client, experiment, run_id, "FAILED")
+        for run in children(client, experiment, run_id, "FAILED") + died
     ]

@@ -25,6 +25,7 @@ from tests.conftest import chart_points, start_main
 from tests.tracking.test_scaling import sweeps
 
 POINTS = 50
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
@@ -200,17 +201,23 @@ def test_a_run_whose_owner_lives_is_not_reaped(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("launcher", "signum"),
+    [
+        *((launcher, s) for launcher in ("joblib", "submitit_local") for s in INTERRUPTS),
+        ("processes", signal.SIGINT),  # the project's launcher: the same forwarding
+    ],
+    ids=lambda v: v.name if isinstance(v, signal.Signals) else v,
+)
 def test_interrupting_a_parallel_sweep_kills_every_run_with_its_trajectory(
     tmp_path: Path, launcher: str, signum: int
 ) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    options = (
-        ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
-        if launcher == "joblib"
-        else ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10")
-    )
+    options = {
+        "joblib": ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
+        "processes": ("hydra/launcher=processes", "hydra.launcher.n_jobs=2"),
+        "submitit_local": ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"),
+    }[launcher]
     proc = start_main(
         "-m",
         *options,
