@@ -10,12 +10,10 @@ loudly, so a metric history never has a silent gap.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +30,7 @@ from src.tracking.health import (
     sqlite_path,
     warn_misplaced_artifacts,
 )
+from src.tracking.new_store import open_store, schema_lock
 from src.tracking.owners import (
     OWNER_HOST,
     OWNER_PID,
@@ -49,7 +48,7 @@ __all__ = [
     "STALE_REASON", "StoreError", "artifact_location", "carries_password", "check_store",
     "connect", "download", "end_run", "flatten", "log_files", "log_folder", "log_histories",
     "log_metrics", "log_params", "log_text", "misplaced_artifacts", "owner_gone", "owner_tags",
-    "reap_stale_runs", "redact", "retry", "set_tags", "sqlite_path", "start_run",
+    "reap_stale_runs", "redact", "retry", "schema_lock", "set_tags", "sqlite_path", "start_run",
     "warn_misplaced_artifacts",
 ]  # fmt: skip
 
@@ -102,9 +101,7 @@ def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
     if redact(uri) != uri:  # MLflow prints "View run at <the URI>" on stdout: not with a password
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     try:
-        with _schema_lock(uri):
-            client = MlflowClient(tracking_uri=uri)
-            found = experiment_id(client, experiment, uri)
+        client, found = open_store(uri, lambda: _open(uri, experiment))
     except Exception as error:  # any store failure becomes one line naming the store
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StoreError(f"tracking.uri={redact(uri)}: {first[:300]}") from error
@@ -117,20 +114,9 @@ def connect(uri: str, experiment: str) -> tuple[MlflowClient, str]:
 _OPEN: dict[tuple[str, str], tuple[MlflowClient, str]] = {}
 
 
-@contextlib.contextmanager
-def _schema_lock(uri: str) -> Iterator[None]:
-    """An exclusive lock on `<db>-init.lock` beside a SQLite store while it is first opened (MLflow
-    creates or migrates the schema then; two processes doing it at once corrupt the migration)."""
-    path = sqlite_path(uri)
-    if path is None:
-        yield
-        return
-    with open(path.parent / f"{path.name}-init.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _open(uri: str, experiment: str) -> tuple[MlflowClient, str]:
+    client = MlflowClient(tracking_uri=uri)
+    return client, experiment_id(client, experiment, uri)
 
 
 def start_run(

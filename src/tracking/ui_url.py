@@ -29,6 +29,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from src.tracking.calls import retry
+from src.tracking.new_store import open_store
 from src.tracking.store import misplaced_artifacts
 
 WORKFLOW = "workflowType=machine_learning"
@@ -150,7 +151,9 @@ def run_url(base: str, experiment_id: str, run_id: str) -> str:
 def experiments(store: str) -> list[Any]:
     """The store's experiments that hold runs, the one with the latest run first."""
     client = MlflowClient(tracking_uri=store)
-    found = retry(client.search_experiments)
+    # a new store is made here under the project's lock (`make ui` runs this first): `mlflow ui`
+    # then finds it made, and never migrates it at the same moment as a sweep
+    found = open_store(store, lambda: retry(client.search_experiments))
     latest = {}
     for experiment in found:
         runs = retry(

@@ -1,0 +1,82 @@
+"""A new SQLite store broken by another MLflow client's migration (issue 27): a bare `mlflow ui`
+migrating a new store at the same moment as a sweep leaves it half-made (`_alembic_tmp_*` tables),
+and no client could open it again. The next start moves it aside and makes a new one; a store with
+a run in it is never moved."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from src.tracking.new_store import half_made
+from tests.conftest import run_main, seed_store
+
+MIGRATE = "from mlflow.tracking import MlflowClient; MlflowClient({uri!r}).search_experiments()"
+
+
+def tables(path: Path, prefix: str) -> list[str]:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        names = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
+    return [name for name in names if name.startswith(prefix)]
+
+
+def half_migrated(folder: Path) -> Path:
+    """A new store whose MLflow migration died in a batch step (kill -9 of the migrating client,
+    as a collided migration leaves it): `_alembic_tmp_*` tables left."""
+    for attempt in range(8):
+        path = folder / f"half{attempt}.db"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", MIGRATE.format(uri=f"sqlite:///{path}")],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for line in proc.stderr or []:
+            if "Updating database tables" in line:
+                time.sleep(0.6 + 0.1 * attempt)
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait()
+        if path.is_file() and tables(path, "_alembic_tmp_"):
+            return path
+    pytest.skip("no migration could be cut in a batch step here")
+
+
+def test_a_store_another_client_left_half_migrated_is_moved_aside_and_made_anew(
+    tmp_path: Path,
+) -> None:
+    broken = half_migrated(tmp_path)
+    content = broken.read_bytes()
+    uri = f"sqlite:///{broken}"
+    before = run_main("steps=200", "log.points=20", "log.figures=false", f"tracking.uri={uri}",
+                      f"hydra.run.dir={tmp_path}/run", seeded_store=False)  # fmt: skip
+    [aside] = [p for p in tmp_path.glob(f"{broken.name}.collided-*") if "journal" not in p.name]
+    assert aside.read_bytes() == content
+    assert f"kept as {aside}" in before.stderr
+    assert "half-migrated by another MLflow client (no run in it)" in before.stderr
+    [run] = MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("breaking-adam").experiment_id]
+    )
+    assert run.info.status == "FINISHED"
+
+
+def test_a_store_with_a_run_in_it_is_never_moved(tmp_path: Path) -> None:
+    path = tmp_path / "mlflow.db"
+    client = MlflowClient(seed_store(path))
+    client.create_run(client.create_experiment("mine"))
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE _alembic_tmp_runs (x INTEGER)")  # as a broken migration leaves
+        db.commit()
+    assert not half_made(path)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("DELETE FROM tags")
+        db.execute("DELETE FROM runs")
+        db.commit()
+    assert half_made(path)  # the same file with no run in it
