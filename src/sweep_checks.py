@@ -54,6 +54,7 @@ def check_sweep(config: DictConfig) -> tuple[int, list[str], list[str]]:
     exists.) An unusable sweep folder (`hydra.sweep.dir`) ends the process
     here: one line, exit 2."""
     check_sweep_dir(config)
+    check_launcher(config)
     check_resumable(config)
     jobs, problems, seen, warnings = 0, [], {}, {}
     for label, composed in job_configs(config):
@@ -102,6 +103,21 @@ def _seed_note(composed: DictConfig, swept: list[str]) -> list[str]:
 def check_sweep_dir(config: DictConfig) -> None:
     """Exit 2 with one line if the sweep's folder cannot be created or written."""
     check_writable(config, "hydra.sweep.dir")
+
+
+def check_launcher(config: DictConfig) -> None:
+    """Exit 2 with one line if the process launcher's `n_jobs` is not a number of workers."""
+    launcher = OmegaConf.select(config, "hydra.launcher") or {}
+    if not str(launcher.get("_target_", "")).endswith(".ProcessesLauncher"):
+        return
+    n_jobs = launcher.get("n_jobs")
+    if not isinstance(n_jobs, int) or (n_jobs < 1 and n_jobs != -1):
+        print(
+            f"error: hydra.launcher.n_jobs={n_jobs}: must be a number of worker processes ≥ 1, "
+            "or -1 (one per CPU); nothing was run",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
 
 
 def check_writable(config: DictConfig, key: str) -> None:

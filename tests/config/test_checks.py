@@ -477,3 +477,26 @@ def test_an_unusable_sweep_folder_fails_before_the_parent_run(store: str) -> Non
     assert proc.returncode == 2, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("error: hydra.sweep.dir='/proc/x': "), lines
     assert runs_in(store) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_jobs", ["0", "-3"])
+def test_a_process_launcher_without_workers_fails_before_the_parent_run(
+    store: str, tmp_path: Path, n_jobs: str
+) -> None:
+    proc = run_main(
+        "-m",
+        "hydra/launcher=processes",
+        f"hydra.launcher.n_jobs={n_jobs}",
+        *SMALL,
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={tmp_path}/multirun",
+        check=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert lines == [
+        f"error: hydra.launcher.n_jobs={n_jobs}: must be a number of worker processes ≥ 1, "
+        "or -1 (one per CPU); nothing was run"
+    ], lines
+    assert runs_in(store) == []
