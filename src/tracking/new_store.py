@@ -122,9 +122,15 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _read(path: Path) -> sqlite3.Connection:
+    """A connection as any SQLite client opens the file: a hot journal a dead writer left is rolled
+    back first (a read-only connection could not read the file at all)."""
+    return sqlite3.connect(path)
+
+
 def _tables(path: Path, prefix: str) -> list[str]:
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(_read(path)) as db:
             names = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
     except sqlite3.Error:
         return []
@@ -132,9 +138,9 @@ def _tables(path: Path, prefix: str) -> list[str]:
 
 
 def holds_runs(path: Path) -> bool:
-    """Whether the SQLite file has a run in it (read only; a file with no `runs` table has none)."""
+    """Whether the SQLite file has a run in it (a file with no `runs` table has none)."""
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(_read(path)) as db:
             return db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
     except sqlite3.Error as error:
         return "no such table" not in str(error)  # unreadable: say yes, never move it

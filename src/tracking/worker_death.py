@@ -26,15 +26,16 @@ def job_died(config: DictConfig, how: str) -> JobFailure:
     client, experiment = store.connect(str(config.tracking.uri), str(config.tracking.experiment))
     mine = [
         run
-        for run in children(client, experiment, parent, "RUNNING")
-        if run.data.tags.get("job") == str(number) and owner_gone(run.data.tags)
+        for run in children(client, experiment, parent)
+        if run.data.tags.get("job") == str(number) and run.info.status in ("RUNNING", "KILLED")
     ]
-    for run in mine:
-        store.set_tags(client, run.info.run_id, {"failure.reason": WORKER_DIED + how})
-        store.end_run(client, run.info.run_id, "KILLED")
     if not mine:
         return JobFailure(number, overrides, f"{head}, before its run started")
     run = mine[0]
+    if not run.data.tags.get("failure.reason"):  # a run stopped by a signal has none yet
+        store.set_tags(client, run.info.run_id, {"failure.reason": WORKER_DIED + how})
+    if run.info.status == "RUNNING" and owner_gone(run.data.tags):
+        store.end_run(client, run.info.run_id, "KILLED")
     return JobFailure(
         number,
         run.info.run_name,

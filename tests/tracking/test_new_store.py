@@ -6,11 +6,9 @@ a run in it is never moved."""
 from __future__ import annotations
 
 import contextlib
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,30 +21,27 @@ MIGRATE = "from mlflow.tracking import MlflowClient; MlflowClient({uri!r}).searc
 
 
 def tables(path: Path, prefix: str) -> list[str]:
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:  # a hot journal is rolled back
         names = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
     return [name for name in names if name.startswith(prefix)]
 
 
 def half_migrated(folder: Path) -> Path:
-    """A new store whose MLflow migration died in a batch step (kill -9 of the migrating client,
-    as a collided migration leaves it): `_alembic_tmp_*` tables left."""
-    for attempt in range(8):
+    """A new store two MLflow clients migrated at the same moment until both failed (about one
+    start in four here), leaving `_alembic_tmp_*` tables and a store nobody can open."""
+    for attempt in range(16):
         path = folder / f"half{attempt}.db"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", MIGRATE.format(uri=f"sqlite:///{path}")],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for line in proc.stderr or []:
-            if "Updating database tables" in line:
-                time.sleep(0.6 + 0.1 * attempt)
-                proc.send_signal(signal.SIGKILL)
-                break
-        proc.wait()
-        if path.is_file() and tables(path, "_alembic_tmp_"):
+        clients = [
+            subprocess.Popen(
+                [sys.executable, "-c", MIGRATE.format(uri=f"sqlite:///{path}")],
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(2)
+        ]
+        codes = [client.wait() for client in clients]
+        if codes == [1, 1] and tables(path, "_alembic_tmp_"):
             return path
-    pytest.skip("no migration could be cut in a batch step here")
+    pytest.skip("two MLflow clients never broke a new store's migration in 16 starts")
 
 
 def test_a_store_another_client_left_half_migrated_is_moved_aside_and_made_anew(
