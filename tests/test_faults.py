@@ -3,6 +3,7 @@ processes where the behaviour is about processes, against real MLflow stores (no
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -68,6 +69,22 @@ def wait_until_computing(proc: subprocess.Popen, uri: str, timeout: float = 120)
                 return found[0]
         time.sleep(0.3)
     raise AssertionError("no run started computing")
+
+
+# MLflow's retry budget for a server, made small (a user's values in the environment win over
+# src.tracking.calls.HTTP_BUDGET): the same one budget, ~4 s instead of ~27 s
+SMALL_HTTP_BUDGET = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}
+
+
+@contextlib.contextmanager
+def frozen(proc: subprocess.Popen) -> Iterator[None]:
+    """`proc` stopped (SIGSTOP) inside the block, continued (SIGCONT) after it: what the block
+    does to the world happens while the job is mid-computation, however loaded the machine."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -398,14 +415,16 @@ def test_a_server_that_dies_mid_job_fails_it_within_the_budget_keeping_the_array
     with mlflow_server(backend, started=started) as (url, _):
         proc = start_main(
             "engine=torch",
-            "steps=400000",
+            "steps=60000",
             "log.points=50",
             f"tracking.uri={url}",
             f"hydra.run.dir={tmp_path}/out",
+            env=SMALL_HTTP_BUDGET,
         )
         try:
             wait_until_computing(proc, backend)
-            stop_group(started[0])
+            with frozen(proc):  # the job cannot finish before the server is gone
+                stop_group(started[0])
             _, stderr = proc.communicate(timeout=240)  # a hang guard, not a timing assertion
         finally:
             if proc.poll() is None:

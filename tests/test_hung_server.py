@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import start_main
 from tests.servers import mlflow_server
-from tests.test_faults import wait_until_computing
+from tests.test_faults import SMALL_HTTP_BUDGET, frozen, wait_until_computing
 
 
 @pytest.mark.slow
@@ -23,17 +23,19 @@ def test_a_hung_server_costs_a_sweep_one_retry_budget(tmp_path: Path) -> None:
         proc = start_main(
             "-m",
             "engine=torch",
-            "steps=400000",
+            "steps=60000",
             "log.points=50",
             "fn=online",
             "optim=adam",
             f"tracking.uri={url}",
             f"hydra.sweep.dir={tmp_path}/sweep",
+            env=SMALL_HTTP_BUDGET,
         )
         group = os.getpgid(started[0].pid)
         try:
             wait_until_computing(proc, backend)
-            os.killpg(group, signal.SIGSTOP)  # accepts connections, never answers
+            with frozen(proc):  # the job cannot finish before the server hangs
+                os.killpg(group, signal.SIGSTOP)  # accepts connections, never answers
             out, err = proc.communicate(timeout=300)  # a hang guard, not a timing assertion
         finally:
             os.killpg(group, signal.SIGCONT)
