@@ -268,13 +268,14 @@ class SweepRun(Callback):
             signal.signal(s, forward)
 
     def _wait_for_children(self, seconds: float) -> bool:
-        """Wait up to `seconds` until no child run is RUNNING; whether some still are."""
+        """Wait up to `seconds` until no child run is computing (`computing_children`); whether
+        some still are."""
         if self.run_id is None or self._store is None:
             return False
         client, experiment = store.connect(*self._store)
         deadline = time.monotonic() + seconds
         while True:
-            running = children(client, experiment, self.run_id, "RUNNING")
+            running = computing_children(client, experiment, self.run_id)
             if not running or time.monotonic() >= deadline:
                 return bool(running)
             time.sleep(0.2)
@@ -352,6 +353,13 @@ def children(client: Any, experiment: str, run_id: str, status: str | None = Non
     if status:
         query += f" and attributes.status = '{status}'"
     return store.retry(lambda: client.search_runs([experiment], query, max_results=50000))
+
+
+def computing_children(client: Any, experiment: str, run_id: str) -> list:
+    """The children RUNNING whose process is not known to be gone: the ones that can still log
+    and close their runs (a run whose process was killed under it is left to the reaper)."""
+    running = children(client, experiment, run_id, "RUNNING")
+    return [run for run in running if not store.owner_gone(run.data.tags)]
 
 
 def sweep_status(client: Any, experiment: str, run_id: str) -> str:

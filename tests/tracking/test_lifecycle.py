@@ -197,6 +197,24 @@ def test_a_run_whose_owner_lives_is_not_reaped(tmp_path: Path) -> None:
     assert client.get_run(gone).data.tags["failure.reason"] == store.STALE_REASON
 
 
+def test_an_interrupted_sweep_waits_only_for_jobs_whose_process_lives(tmp_path: Path) -> None:
+    """After Ctrl-C the launching process waits for the jobs still computing to log and close
+    their runs; a run whose process is gone (submitit's controller kills its job on Ctrl-C) is
+    not waited for: it is reaped at exit (it was waited for up to STOP_GRACE, 60 s)."""
+    from src.tracking.sweep import computing_children  # noqa: PLC0415
+
+    client, experiment = store.connect(f"sqlite:///{tmp_path}/mlflow.db", "waits")
+    parent = store.start_run(client, experiment, "sweep", {"role": "sweep"})
+    alive = store.start_run(client, experiment, "alive", {}, parent)  # this test's process
+    gone = store.start_run(client, experiment, "gone", {}, parent)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    client.set_tag(gone, store.OWNER_PID, str(dead.pid))
+    assert [r.info.run_id for r in computing_children(client, experiment, parent)] == [alive]
+    store.end_run(client, alive, "KILLED")
+    assert computing_children(client, experiment, parent) == []
+
+
 # ---------------------------------------------------------------------- parallel interruption
 
 
