@@ -45,8 +45,15 @@ def legend_entries(fig) -> int:
 
 @pytest.fixture(scope="module")
 def beta_grid(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
-    """The beta_grid preset (5 β₁ × 6 β₂ × 2 problems = 60 jobs) at 2,000 steps."""
-    return Sweep(tmp_path_factory.mktemp("beta_grid"), "+experiment=beta_grid", "steps=2000")
+    """The beta_grid preset (5 β₁ × 6 β₂ × 2 problems = 60 jobs) at 2,000 steps; the report is
+    the test's own (`Sweep`), so the sweep draws neither its report nor each run's figure."""
+    return Sweep(
+        tmp_path_factory.mktemp("beta_grid"),
+        "+experiment=beta_grid",
+        "steps=2000",
+        "log.report=false",
+        "log.figures=false",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -67,9 +67,10 @@ def test_a_sweep_shows_progress_then_every_job_from_the_store(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_a_long_job_off_a_terminal_logs_its_progress_with_an_eta(tmp_path: Path) -> None:
-    """Issue 28: output redirected (no tqdm bar), a 140,000-step job (three chunks of the engine) on the reference engine logs
-    a progress line with an ETA every `log.progress_every_s` seconds (10 by default; 0 here: at
-    every chunk the engine reports, so the count does not depend on the machine's speed)."""
+    """Issue 28: output redirected (no tqdm bar), a 140,000-step job (three of the engine's
+    chunks) on the reference engine logs a progress line with an ETA every `log.progress_every_s`
+    seconds (10 by default; 0 here: at every chunk the engine reports, so the count does not
+    depend on the machine's speed)."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_main(
         "engine=torch", "steps=140000", "log.progress_every_s=0", "log.points=10",
