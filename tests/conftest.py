@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
@@ -178,3 +179,25 @@ def chart_points(name: str, points: int) -> int:
     (`avg_regret`) leaves out t = 1, which would flatten MLflow's chart (src.job.chart_histories).
     """
     return points - 1 if name == "avg_regret" else points
+
+
+@pytest.fixture(scope="session")
+def beta_grid_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The beta_grid preset's sweep (5 β₁ × 6 β₂ × 2 problems = 60 jobs) at 2,000 steps, 50
+    points, without report or run figures: its folder (`mlflow.db`, `multirun/`). Run once per
+    test session: the pytest-xdist workers share it (the first to ask runs it under a lock file,
+    the other waits, then reads it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's base folder, above each worker's own
+    folder = root / "beta_grid"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / "done").is_file():
+            folder.mkdir(exist_ok=True)
+            run_main(
+                "-m", "+experiment=beta_grid", "steps=2000", "log.points=50",
+                "log.report=false", "log.figures=false",
+                f"hydra.sweep.dir={folder}/multirun", f"tracking.uri=sqlite:///{folder}/mlflow.db",
+            )  # fmt: skip
+            (folder / "done").touch()
+    return folder

@@ -44,16 +44,10 @@ def legend_entries(fig) -> int:
 
 
 @pytest.fixture(scope="module")
-def beta_grid(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
-    """The beta_grid preset (5 β₁ × 6 β₂ × 2 problems = 60 jobs) at 2,000 steps; the report is
-    the test's own (`Sweep`), so the sweep draws neither its report nor each run's figure."""
-    return Sweep(
-        tmp_path_factory.mktemp("beta_grid"),
-        "+experiment=beta_grid",
-        "steps=2000",
-        "log.report=false",
-        "log.figures=false",
-    )
+def beta_grid(tmp_path_factory: pytest.TempPathFactory, beta_grid_store: Path) -> Sweep:
+    """The beta_grid preset's sweep (`beta_grid_store`, shared with tests/tracking), its report
+    written here."""
+    return Sweep(tmp_path_factory.mktemp("beta_grid"), ran_in=beta_grid_store)
 
 
 @pytest.fixture(scope="module")

@@ -35,17 +35,24 @@ class Sweep:
     """A finished sweep in its own store, its report written, and its runs as the report sees
     them."""
 
-    def __init__(self, tmp: Path, *overrides: str, check: bool = True) -> None:
-        self.uri = f"sqlite:///{tmp}/mlflow.db"
-        self.sweep_dir = tmp / "multirun"
-        self.proc = run_main(
-            "-m",
-            *overrides,
-            "log.points=50",
-            f"hydra.sweep.dir={tmp}/multirun",
-            f"tracking.uri={self.uri}",
-            check=check,
-        )
+    def __init__(
+        self, tmp: Path, *overrides: str, check: bool = True, ran_in: Path | None = None
+    ) -> None:
+        """The sweep of `overrides` run into `tmp`, or the one already run in `ran_in` (its
+        `mlflow.db` and `multirun/`) read; its report written in `tmp`."""
+        folder = ran_in or tmp
+        self.uri = f"sqlite:///{folder}/mlflow.db"
+        self.sweep_dir = folder / "multirun"
+        self.proc = None
+        if ran_in is None:
+            self.proc = run_main(
+                "-m",
+                *overrides,
+                "log.points=50",
+                f"hydra.sweep.dir={tmp}/multirun",
+                f"tracking.uri={self.uri}",
+                check=check,
+            )
         self.client = MlflowClient(self.uri)
         self.folder = report.main(["--tracking-uri", self.uri, "--out", str(tmp / "reports")])
         self.parent = runs.find_parent(self.client, None, report.DEFAULT_EXPERIMENT)

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from src import PROJECT_ROOT
-from tests.conftest import CONF, run_main
+from tests.conftest import CONF
 
 
 def experiment_of(*overrides: str) -> str:
@@ -27,14 +27,11 @@ def test_each_preset_has_its_own_experiment_which_the_command_line_overrides(gro
     assert experiment_of("+experiment=theorem1") != experiment_of("+experiment=figure1")
 
 
-@pytest.mark.slow  # 60 short jobs in a subprocess (~30 s)
-def test_a_beta_grid_lands_in_its_experiment_with_60_distinct_run_names(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    run_main(
-        "-m", "+experiment=beta_grid", "steps=20", "log.points=2", "log.report=false",
-        f"hydra.sweep.dir={tmp_path}/multirun", f"tracking.uri={uri}",
-    )  # fmt: skip
-    client = MlflowClient(uri)
+@pytest.mark.slow  # 60 short jobs in a subprocess, shared with tests/report (`beta_grid_store`)
+def test_a_beta_grid_lands_in_its_experiment_with_60_distinct_run_names(
+    beta_grid_store: Path,
+) -> None:
+    client = MlflowClient(f"sqlite:///{beta_grid_store}/mlflow.db")
     assert client.get_experiment_by_name("breaking-adam") is None
     runs = client.search_runs([client.get_experiment_by_name("beta_grid").experiment_id])
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
