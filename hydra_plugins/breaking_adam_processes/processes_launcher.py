@@ -146,10 +146,7 @@ class ProcessesLauncher(Launcher):
             number, self._names.get(number, ""), worker.process.pid, how,
         )  # fmt: skip
         assert self.hydra_context is not None and self.config is not None
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-        with open_dict(config):
-            config.hydra.job.id = f"{config.hydra.job.name}_{number}"
-            config.hydra.job.num = number
+        config = _job_config(number, overrides, self.hydra_context, self.config)
         returned = JobReturn(overrides=list(overrides), cfg=config, status=JobStatus.FAILED)
         returned.return_value = WorkerDied(f"job #{number}: its worker process {how}")
         if self.on_death:
@@ -218,10 +215,7 @@ def _execute(
     task_function: TaskFunction,
 ) -> JobReturn:
     """One job, as Hydra's joblib launcher runs it in its workers."""
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{number}"
-        sweep_config.hydra.job.num = number
+    sweep_config = _job_config(number, overrides, hydra_context, config)
     HydraConfig.instance().set_config(sweep_config)
     return run_job(
         hydra_context=hydra_context,
@@ -230,6 +224,17 @@ def _execute(
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )
+
+
+def _job_config(
+    number: int, overrides: Sequence[str], hydra_context: HydraContext, config: DictConfig
+) -> DictConfig:
+    """Job `number`'s config (the sweep's with its overrides), its `hydra.job.id` and `num` set."""
+    job_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(job_config):
+        job_config.hydra.job.id = f"{job_config.hydra.job.name}_{number}"
+        job_config.hydra.job.num = number
+    return job_config
 
 
 def _pickled(returned: JobReturn) -> bytes:
