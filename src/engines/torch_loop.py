@@ -30,9 +30,11 @@ def run(
     progress: Progress | None = None,
     *,
     autograd: bool = False,
+    chunk: int = CHUNK,
 ) -> RunResult:
     """Run `spec` with the optimizer built by `make_optimizer([x])` and the step-size `schedule`
-    (a name of `src.problems.schedules.SCHEDULES`); see the module docstring."""
+    (a name of `src.problems.schedules.SCHEDULES`); see the module docstring. `chunk`: the steps
+    per coefficient chunk (the tests shorten it to cross chunk boundaries in a few steps)."""
     x = torch.full((spec.replicates,), float(spec.x0), dtype=spec.dtype, requires_grad=True)
     x.grad = torch.zeros_like(x)
     optimizer = make_optimizer([x])
@@ -44,8 +46,8 @@ def run(
     book = RegretBook(spec.replicates, bounds, grid, x, spec.fn.gradient_bound(*bounds))
     status, reason, began = FINISHED, "", time.perf_counter()
     try:
-        for start in range(1, spec.steps + 1, CHUNK):
-            n = min(CHUNK, spec.steps - start + 1)
+        for start in range(1, spec.steps + 1, chunk):
+            n = min(chunk, spec.steps - start + 1)
             coeffs = spec.fn.coefficients(start, n, streams)
             x_after = torch.empty(n, spec.replicates, dtype=spec.dtype)
             done = _run_chunk(

@@ -49,8 +49,11 @@ def run(
     make_optimizer: OptimizerFactory,
     schedule: str = "constant",
     progress: Progress | None = None,
+    *,
+    chunk: int = CHUNK,
 ) -> VectorRunResult:
-    """Run the d-dimensional `spec`; see the module docstring. x_1 = (x0, …, x0)."""
+    """Run the d-dimensional `spec`; see the module docstring. x_1 = (x0, …, x0). `chunk`: the
+    steps per coefficient chunk, as in `torch_loop.run`."""
     fn: VectorFunction = spec.fn  # type: ignore[assignment]
     X = torch.full((spec.replicates, fn.dim), float(spec.x0), dtype=spec.dtype)
     G = torch.zeros_like(X)
@@ -67,14 +70,14 @@ def run(
     hessian = None if fn.hessian is None else torch.from_numpy(fn.hessian).to(spec.dtype)
     status, reason, began = FINISHED, "", time.perf_counter()
     try:
-        for start in range(1, spec.steps + 1, CHUNK):
-            n = min(CHUNK, spec.steps - start + 1)
+        for start in range(1, spec.steps + 1, chunk):
+            n = min(chunk, spec.steps - start + 1)
             coeffs = fn.coefficients(start, n, streams)
             x_after = torch.empty(n, spec.replicates, fn.dim, dtype=spec.dtype)
             a = coeffs.a.to(spec.dtype).expand(n, spec.replicates, fn.dim)
             b = None if coeffs.b is None else coeffs.b.to(spec.dtype).expand_as(a)
-            chunk = (a, b, hessian, x_after)
-            done = _run_chunk(X, G, optimizer, scheduler, spec.projection, *chunk)
+            arrays = (a, b, hessian, x_after)
+            done = _run_chunk(X, G, optimizer, scheduler, spec.projection, *arrays)
             valid = book.add_chunk(start, coeffs, x_after[:done])
             if progress:
                 progress(valid)

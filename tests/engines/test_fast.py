@@ -2,11 +2,18 @@
 
 For every optimizer the fast engine supports (found from conf/, so a new option is covered the day
 it is added) × both dtypes: |x_fast − x_torch| ≤ 1e-6 in float32 and ≤ 1e-12 in float64 at every
-step of the first 100,000 (past one chunk of 65,536, and past t ≈ 74,000 where β₂ᵗ = 0.99ᵗ
-underflows to 0 in float64), and R_t/t equal to the bit (both engines add the float64 sums in the
-same order). test_fast_matrix.py holds the same contract over every kind of fn and projection,
-past a chunk on each kind of fn, and for the schedules. (x agrees bit for bit in practice; the
-tolerances are the contract.)
+step of the first 7,500 on the online fn, and R_t/t equal to the bit (both engines add the float64
+sums in the same order). Those steps cross seven chunk boundaries (both engines run with
+`chunk=1024`, where the product's chunk is CHUNK = 65,536: the coefficients, the optimizer's state
+and per-step scalars, the regret sums and the log carry over each), and pass t = 7,073 where 0.9ᵗ
+underflows to 0 in float64 (through the subnormals from t = 6,724): every β of the optimizer's
+config raised to the power t is set to 0.9 there (β₁ is 0.9 already; β₂, and AdamX's λ in
+β₁ₜ = β₁λᵗ⁻¹, are 0.99 in the configs), so every power the optimizers take (the bias corrections'
+βᵗ, RAdam's ρ_t, AdamX's β₁ₜ) runs down to 0 as 0.99ᵗ does only at t = 74,141. At the product's
+own chunk and the configs' own betas, Adam (float64, online) and AdamX (float32, noisy_quadratic)
+run 75,000 steps: past one chunk of 65,536 and past t = 74,141, x and R_t/t equal to the bit.
+test_fast_matrix.py holds the same contract over every kind of fn and projection and for the
+schedules, across chunks too. (x agrees bit for bit in practice; the tolerances are the contract.)
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ import pytest
 from src.build import build_spec, optimizer_factory, run_engine
 from src.engines import fast as fast_engine
 from src.engines import torch_loop
+from src.problems.functions import CHUNK
 from tests.conftest import make_cfg, options
 
-STEPS = 100_000  # past a chunk and past 0.99ᵗ's underflow: every optimizer, both dtypes
+STEPS = 7_500  # past 0.9ᵗ's underflow (t = 7,073): every optimizer, both dtypes
+SMALL_CHUNK = 1_024  # the engines' `chunk` in the short runs: 7 boundaries in STEPS
+LONG_STEPS = 75_000  # past one CHUNK and past 0.99ᵗ's underflow (t = 74,141)
 TOLERANCE = {"float32": 1e-6, "float64": 1e-12}  # the contract; in fact bit-exact
 
 
@@ -39,10 +49,11 @@ def plain(cfg) -> tuple:
     return build_spec(cfg), optimizer_factory(cfg), str(cfg.schedule.name)
 
 
-def both_engines(*overrides: str) -> tuple:
+def both_engines(*overrides: str, chunk: int = CHUNK) -> tuple:
+    """The reference and the fast engine's results for one config, both `chunk` steps a chunk."""
     args = plain(make_cfg(*overrides))
     assert fast_engine.unsupported(*args) is None
-    return torch_loop.run(*args), fast_engine.run(*args)
+    return torch_loop.run(*args, chunk=chunk), fast_engine.run(*args, chunk=chunk)
 
 
 def assert_equivalent(reference, fast, dtype: str) -> None:
@@ -53,22 +64,79 @@ def assert_equivalent(reference, fast, dtype: str) -> None:
         np.testing.assert_allclose(getattr(fast, edge), getattr(reference, edge), rtol=0, atol=tol)
     # both engines add the float64 regret sums in the same order: equal to the bit
     np.testing.assert_array_equal(fast.avg_regret, reference.avg_regret)
+    np.testing.assert_array_equal(fast.final_regret, reference.final_regret)
     assert reference.status == fast.status == "finished"
+
+
+@functools.cache
+def underflowing_betas(optim: str) -> tuple[str, ...]:
+    """Overrides setting every β of the optimizer's config that is raised to the power t to 0.9:
+    its betas, and AdamX's λ (β₁ₜ = β₁λᵗ⁻¹; λ = 1 in amsgrad_paper and adamnc, no power)."""
+    cfg = make_cfg(f"optim={optim}")
+    found = ("optim.betas=[0.9,0.9]",) if "betas" in cfg.optim else ()
+    if cfg.optim.get("beta1_decay", 1.0) != 1.0:
+        found += ("optim.beta1_decay=0.9",)
+    return found
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("optim", supported_optims())
-def test_every_step_of_the_first_100k_matches_torch(optim: str, dtype: str) -> None:
+def test_every_step_matches_torch_across_chunks_and_past_the_betas_underflow(
+    optim: str, dtype: str
+) -> None:
     reference, fast = both_engines(
         f"optim={optim}",
+        *underflowing_betas(optim),
         "fn=online",
         f"dtype={dtype}",
         f"steps={STEPS}",
         f"log.points={STEPS}",
         "replicates=2",
+        chunk=SMALL_CHUNK,
     )
     assert_equivalent(reference, fast, dtype)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("optim", "dtype", "fn"),
+    [("adam", "float64", "online"), ("adamx", "float32", "noisy_quadratic")],
+)
+def test_x_and_regret_are_bit_equal_at_the_products_chunk_and_betas(
+    optim: str, dtype: str, fn: str
+) -> None:
+    """The product's chunk (no `chunk` given) and the configs' betas (β₂ = 0.99 in Adam's bias
+    correction, λ = 0.99 in AdamX's β₁ₜ): 75,000 steps, every one logged, x and R_t/t equal to
+    the bit past the first chunk of 65,536 and past t = 74,141 where 0.99ᵗ is 0 in float64."""
+    assert CHUNK < 74_141 < LONG_STEPS
+    reference, fast = both_engines(
+        f"optim={optim}",
+        f"fn={fn}",
+        f"dtype={dtype}",
+        f"steps={LONG_STEPS}",
+        f"log.points={LONG_STEPS}",
+        "replicates=2",
+        "seed=4",
+    )
+    assert_equivalent(reference, fast, dtype)
+    for field in ("x", "x_min", "x_max", "final_x"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(reference, field))
+
+
+@pytest.mark.parametrize("fn", ["online", "stochastic"])
+def test_the_chunk_is_only_where_the_loops_break(fn: str) -> None:
+    """`chunk` sets where both engines draw coefficients and check finiteness (one progress call a
+    chunk), and nothing else: on these fns (Bernoulli's rare steps are drawn the same however the
+    steps are chunked), 1,024 steps a chunk give the product's results to the bit."""
+    args = plain(make_cfg(f"fn={fn}", "steps=2500", "log.points=2500", "replicates=2"))
+    for engine in (torch_loop, fast_engine):
+        calls: list[int] = []
+        short = engine.run(*args, calls.append, chunk=SMALL_CHUNK)
+        assert calls == [1024, 1024, 452]
+        product = engine.run(*args)
+        for field in ("x", "x_min", "x_max", "avg_regret", "final_regret", "tail_x"):
+            np.testing.assert_array_equal(getattr(short, field), getattr(product, field))
 
 
 FAST_DECLINES = {  # reference engine only (docs/ddim.md): d-dimensional fns, ball_weighted

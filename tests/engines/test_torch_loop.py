@@ -1,4 +1,5 @@
-"""The reference engine against recurrences written here from the formulas; the paper's claim."""
+"""The reference engine against recurrences written here from the formulas; the paper's claim
+(Figure 1's online problem, on the reference engine and, for its long horizon, the fast one)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from src.build import build_spec, optimizer_factory
+from src.engines import fast as fast_engine
 from src.engines import torch_loop
 from src.engines.spec import RunSpec
 from src.problems.functions import Bernoulli, Periodic
@@ -63,13 +65,25 @@ def test_float32_run_tracks_the_float64_recurrence(optim: str) -> None:
 
 @pytest.mark.slow
 def test_papers_claim_adam_goes_to_plus_one_amsgrad_to_minus_one() -> None:
-    """Online problem, lr 0.01, 100,000 steps on the real torch.optim.Adam (reference engine)."""
-    finals = {}
+    """Online problem, lr 0.01. On the real torch.optim.Adam (reference engine), 10,100 steps
+    (100 periods): Adam is past +0.9 already; AMSGrad is below 0 and lower at the end of the 100th
+    period than at the end of the 50th (about −0.07 and −0.03). It reaches −0.8 only near
+    100,000 steps (−0.82 there), on the fast engine, whose first 10,100 steps are checked here to
+    equal the reference's to the bit (a 100,000-step reference run takes ~15 s an optimizer)."""
+    short, long = 10_100, 100_000
     for optim in ("adam", "amsgrad"):
-        cfg = make_cfg(f"optim={optim}", "optim.lr=0.01", "steps=100000", "log.points=100")
-        finals[optim] = torch_loop.run(build_spec(cfg), optimizer_factory(cfg)).final_x[0]
-    assert finals["adam"] > 0.9
-    assert finals["amsgrad"] < -0.8
+        run = (f"optim={optim}", "optim.lr=0.01")
+        cfg = make_cfg(*run, f"steps={short}", f"log.points={short}")
+        x = torch_loop.run(build_spec(cfg), optimizer_factory(cfg)).x[:, 0]
+        cfg = make_cfg(*run, f"steps={long}", f"log.points={long}")
+        far = fast_engine.run(build_spec(cfg), optimizer_factory(cfg))
+        np.testing.assert_array_equal(far.x[:short, 0], x)
+        if optim == "adam":
+            assert x[-1] > 0.9 and far.final_x[0] > 0.9
+        else:
+            period_ends = x[100::101]
+            assert period_ends[99] < period_ends[49] < 0
+            assert far.final_x[0] < -0.8
 
 
 def test_replicates_online_identical_stochastic_distinct_and_reproducible() -> None:

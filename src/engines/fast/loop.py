@@ -70,29 +70,37 @@ def run(
     make_optimizer: OptimizerFactory,
     schedule: str = "constant",
     progress: Callable[[int], None] | None = None,
+    *,
+    chunk: int = CHUNK,
 ) -> RunResult:
-    """Run `spec` as `reference.run(spec, make_optimizer, schedule, progress)` would, compiled."""
+    """Run `spec` as `reference.run(spec, make_optimizer, schedule, progress, chunk=chunk)`
+    would, compiled (`chunk`: the steps per coefficient chunk, as in `torch_loop.run`)."""
     found = variant(_probe(spec, make_optimizer), schedule)
     if isinstance(found, str):
         raise ValueError(f"engine=fast: {found}")
-    result = run_fast(spec, found, progress)
+    result = run_fast(spec, found, progress, chunk=chunk)
     if UNDERFLOW in result.info and found.wide:  # not a true divergence
-        result = reference.run(spec, make_optimizer, schedule, progress)
+        result = reference.run(spec, make_optimizer, schedule, progress, chunk=chunk)
         result.info.update(engine="torch", fallback=FALLBACK)
     return result
 
 
 def run_fast(
-    spec: RunSpec, opt: Variant, progress: Callable[[int], None] | None = None
+    spec: RunSpec,
+    opt: Variant,
+    progress: Callable[[int], None] | None = None,
+    *,
+    chunk: int = CHUNK,
 ) -> RunResult:
-    """Run `spec` with optimizer `opt` in the compiled kernel; same result layout as run_torch."""
+    """Run `spec` with optimizer `opt` in the compiled kernel; same result layout as the
+    reference engine's, chunk by chunk as it (`chunk` steps of coefficients at a time)."""
     dt = np.float32 if spec.dtype == torch.float32 else np.float64
     R = spec.replicates
     x = np.full(R, spec.x0, dt)
     state = np.zeros((SLOTS, R), dt)
     state[: len(opt.initial)] = np.array(opt.initial, np.float64)[:, None]  # cast as full_like
     consts = np.zeros(CONSTS, dt)
-    per_step = np.zeros((CHUNK, PER_STEP), dt)
+    per_step = np.zeros((chunk, PER_STEP), dt)
     sums = np.zeros((3, R), np.float64)  # Σ f_t(x_t), Σ a_t, Σ b_t per replicate
     grid = log_grid(spec.steps, spec.log_points)
     out_x = np.zeros((len(grid), R), np.float64)
@@ -114,8 +122,8 @@ def run_fast(
     sqrt = torch_sqrt(dt)
     began = time.perf_counter()
     try:
-        for start in range(1, spec.steps + 1, CHUNK):
-            n = min(CHUNK, spec.steps - start + 1)
+        for start in range(1, spec.steps + 1, chunk):
+            n = min(chunk, spec.steps - start + 1)
             coeffs = spec.fn.coefficients(start, n, streams)
             a = np.ascontiguousarray(coeffs.a.numpy())
             b = _NO_B if coeffs.b is None else np.ascontiguousarray(coeffs.b.numpy())
