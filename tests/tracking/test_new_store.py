@@ -44,6 +44,7 @@ def half_migrated(folder: Path) -> Path:
     pytest.skip("two MLflow clients never broke a new store's migration in 16 starts")
 
 
+@pytest.mark.slow  # real MLflow clients racing in processes, then a sweep
 def test_a_store_another_client_left_half_migrated_is_moved_aside_and_made_anew(
     tmp_path: Path,
 ) -> None:
