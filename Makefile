@@ -33,12 +33,16 @@ figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="
 	$(PY) -m src.report $(ARGS)
 
 TESTS   := -n 2 --dist loadfile --durations=25   # two workers (the two cores), a file's tests together; the 25 slowest listed
+# The suite starts a few hundred Python processes: each reads the project's bytecode (and pytest
+# its rewritten tests) from __pycache__/ (ignored by git) instead of compiling every source again,
+# even where the environment asks Python not to write bytecode (PYTHONDONTWRITEBYTECODE=1)
+PYTEST  := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
 
 test: install  ## the whole test suite (what CI runs), on two workers
-	$(PY) -m pytest -q $(TESTS) tests $(ARGS)
+	$(PYTEST) -q $(TESTS) tests $(ARGS)
 
 test-quick: install  ## the in-process tests only (no slow ones), for the development loop
-	$(PY) -m pytest -q $(TESTS) -m "not slow" tests $(ARGS)
+	$(PYTEST) -q $(TESTS) -m "not slow" tests $(ARGS)
 
 bench: install  ## the engines side by side (torchbearer tutorial loop included) and the default sweep's wall time
 	$(PIP) install -q -e ".[bench]"
