@@ -1,18 +1,25 @@
 """The command line's overrides read before Hydra reads them (`check`, called by `src.main`): one
 that Hydra's grammar rejects (unquoted unicode, a newline) is one line and exit 2, not Hydra's five
-lines of lexer error; one that names code under `hydra.` is refused by the trust model
-(`src.config.trust`) before Hydra instantiates its callbacks."""
+lines of lexer error; a group option that does not exist (`optim=adamm`) is one line naming the
+group's options, not Hydra's twenty-five lines and exit 1; a tracking URI with a password, or a
+value that reads the environment (`${oc.env:…}`) outside hydra.launcher.*, is refused as
+`src.cli.RefuseSecrets` refuses it in the composed config; one that names code under `hydra.` is
+refused by the trust model (`src.config.trust`) before Hydra instantiates its callbacks. All of it
+before torch or MLflow is imported: a typo costs a second, not the imports of a run."""
 
 from __future__ import annotations
 
 import sys
 
+from src import PROJECT_ROOT
 from src.config.trust import code_override
+from src.config.values import user_folder_problems
 
 OPTIONS_WITH_VALUE = {  # Hydra's command-line options that take the next argument as their value
     "-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path",
     "-c", "--cfg", "-p", "--package", "--experimental-rerun",
 }  # fmt: skip
+OTHER_CONFIG = {"-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path"}
 
 
 def overrides(arguments: list[str]) -> list[str]:
@@ -46,9 +53,79 @@ def grammar_problem(arguments: list[str]) -> str | None:
     return None
 
 
+def missing_option(arguments: list[str]) -> str | None:
+    """One line for the first option of a config group that the group does not have (a typo:
+    `optim=adamm`, also in a sweep's list: `optim=adam,adamm`), naming the group's options as
+    Hydra's search path holds them (conf/, a user's folders, the plugins'); None if all exist.
+    Left to Hydra when the command line points it at other configs (-cp, -cn, -cd)."""
+    if OTHER_CONFIG.intersection(a.split("=", 1)[0] for a in arguments):
+        return None
+    from hydra import initialize_config_dir  # noqa: PLC0415
+    from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
+    from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
+    from hydra.core.override_parser.types import ValueType  # noqa: PLC0415
+
+    parsed = OverridesParser.create().parse_overrides(overrides(arguments))
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        loader = GlobalHydra.instance().config_loader()
+        for override in parsed:
+            if override.is_delete() or override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+                continue  # a glob picks among the options that exist
+            group = override.key_or_group
+            options = loader.get_group_options(group)
+            if not options:  # a value's key (optim.lr, steps), not a group
+                continue
+            if override.is_discrete_sweep():
+                chosen = list(override.sweep_string_iterator())
+            elif override.is_sweep_override():
+                continue  # an interval: a sampler's, for a search to draw from
+            else:
+                value = override.value()
+                chosen = [] if value is None else [str(value)]  # null: no option chosen
+            for name in chosen:
+                if name not in options and name != "null":
+                    return f"{group}={name}: no such option of {group} (its options: " + (
+                        ", ".join(options) + ")"
+                    )
+    return None
+
+
+def secret_problem(arguments: list[str]) -> str | None:
+    """One line for the first override that would put a secret into Hydra's files, the logs or
+    the store: a tracking URI with a password, a value reading the environment outside
+    hydra.launcher.* (a preset or a user's config may hold them too: `src.cli.RefuseSecrets`
+    checks the composed config again)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
+
+    from src.config.tracking_checks import environment_reads, uri_password_error  # noqa: PLC0415
+
+    for override in OverridesParser.create().parse_overrides(overrides(arguments)):
+        key = override.key_or_group
+        if override.is_discrete_sweep():
+            values = list(override.sweep_string_iterator())
+        elif override.is_sweep_override():
+            continue
+        else:
+            values = [override.value()]
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            why = uri_password_error(value) if key == "tracking.uri" else None
+            why = why or next(environment_reads({key: value}), None)
+            if why:
+                return why
+    return None
+
+
 def check(arguments: list[str]) -> None:
     """Exit 2 with one line on stderr if the command line cannot or may not run."""
-    refused = grammar_problem(arguments) or code_override(overrides(arguments))
+    refused = (
+        grammar_problem(arguments)
+        or secret_problem(arguments)
+        or next(user_folder_problems(), None)  # before the options its folder would add
+        or missing_option(arguments)
+        or code_override(overrides(arguments))
+    )
     if refused:
         print(f"error: {refused}", file=sys.stderr)
         raise SystemExit(2)

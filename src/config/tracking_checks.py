@@ -36,7 +36,7 @@ def tracking_problems(tree: dict) -> Iterator[str]:
 def uri_password_error(uri: Any) -> str | None:
     """One line if `uri` carries a password (it would land in Hydra's files, logs and the store),
     saying how to pass it instead; None otherwise."""
-    from src.tracking.store import carries_password, redact  # noqa: PLC0415
+    from src.tracking.redaction import carries_password, redact  # noqa: PLC0415
 
     if not isinstance(uri, str) or not carries_password(uri):
         return None

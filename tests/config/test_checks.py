@@ -318,6 +318,44 @@ def test_cli_invalid_value_exits_2_with_one_line_and_no_run(store: str, tmp_path
     assert runs_in(store) == []
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("optim=nope",),  # a single run: Hydra's own error was 25 lines and exit 1
+        ("-m", "optim=adam,nope", "fn=online"),  # a sweep: no line named the options
+        ("+experiment=nope",),  # an appended group
+        ("hydra/launcher=nope",),  # one of Hydra's groups, plugins' options included
+    ],
+    ids=["run", "sweep", "appended", "hydra-group"],
+)
+def test_an_option_no_config_group_has_is_one_line_naming_the_options(
+    arguments: tuple[str, ...], tmp_path: Path
+) -> None:
+    """A group option that does not exist (a typo: `optim=adamm`) is refused in one line that
+    names the group's options, exit 2, before the store or a run folder is touched."""
+    database = tmp_path / "mlflow.db"
+    proc = run_main(
+        *arguments,
+        *SMALL,
+        f"tracking.uri=sqlite:///{database}",
+        f"hydra.run.dir={tmp_path}/out",
+        f"hydra.sweep.dir={tmp_path}/multirun",
+        check=False,
+        seeded_store=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    group = next(a for a in arguments if "nope" in a).lstrip("+").split("=")[0]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {group}=nope: no such option of {group} (its options: ")
+    expected = {"optim": ["adam", "amsgrad", "yogi"], "experiment": ["beta_grid"]}.get(
+        group, ["basic", "joblib", "processes"]
+    )
+    assert all(f" {name}," in lines[0] or f" {name})" in lines[0] for name in expected)
+    assert not database.exists() and not (tmp_path / "out").exists()
+    assert not (tmp_path / "multirun").exists()
+
+
 @pytest.mark.slow
 def test_multirun_with_an_invalid_job_runs_nothing(store: str, tmp_path: Path) -> None:
     """Every job is validated before any job computes: no parent run, no child run."""
