@@ -17,7 +17,7 @@ from src.config.values import user_folder_problems
 
 OPTIONS_WITH_VALUE = {  # Hydra's command-line options that take the next argument as their value
     "-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path",
-    "-c", "--cfg", "-p", "--package", "--experimental-rerun",
+    "-c", "--cfg", "-p", "--package", "--experimental-rerun", "-sc", "--shell-completion",
 }  # fmt: skip
 OTHER_CONFIG = {"-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path"}
 
@@ -90,6 +90,47 @@ def missing_option(arguments: list[str]) -> str | None:
     return None
 
 
+def unknown_key(arguments: list[str]) -> str | None:
+    """One line for a run's override of a key its config does not have (a typo: `stepz=10`,
+    `optim.lrr=0.1`, which Hydra reports in six lines and exit 1), naming the keys beside it, as
+    the checks name them for `+stepz=10`; None if every key is there. The config is composed
+    once more for it, with the command line's group options (~0.1 s). A sweep's jobs are each
+    composed by its own check (`src.sweep_checks`), which lists a job that fails in one line."""
+    if {"-m", "--multirun"}.intersection(arguments) or OTHER_CONFIG.intersection(
+        a.split("=", 1)[0] for a in arguments
+    ):
+        return None
+    from hydra import compose, initialize_config_dir  # noqa: PLC0415
+    from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
+    from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
+    from omegaconf import DictConfig, OmegaConf  # noqa: PLC0415
+
+    typed = overrides(arguments)
+    parsed = OverridesParser.create().parse_overrides(typed)
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        loader = GlobalHydra.instance().config_loader()
+        groups = [bool(loader.get_group_options(o.key_or_group)) for o in parsed]
+        keys = [
+            (text, o.key_or_group)
+            for text, o, group in zip(typed, parsed, groups, strict=True)
+            if not (group or o.is_add() or o.is_force_add() or o.is_delete() or o.package)
+        ]
+        if not keys:
+            return None
+        choices = [text for text, group in zip(typed, groups, strict=True) if group]
+        try:
+            cfg = compose("config", overrides=choices, return_hydra_config=True)
+        except Exception:  # noqa: BLE001  (a composition error is Hydra's to report)
+            return None
+    for text, key in keys:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if isinstance(node, DictConfig) and leaf not in node:
+            allowed = ", ".join(str(k) for k in node if not str(k).startswith("_"))
+            return f"{text}: unknown key (allowed: {allowed})"
+    return None
+
+
 def secret_problem(arguments: list[str]) -> str | None:
     """One line for the first override that would put a secret into Hydra's files, the logs or
     the store: a tracking URI with a password, a value reading the environment outside
@@ -124,6 +165,7 @@ def check(arguments: list[str]) -> None:
         or secret_problem(arguments)
         or next(user_folder_problems(), None)  # before the options its folder would add
         or missing_option(arguments)
+        or unknown_key(arguments)
         or code_override(overrides(arguments))
     )
     if refused:

@@ -356,6 +356,31 @@ def test_an_option_no_config_group_has_is_one_line_naming_the_options(
     assert not (tmp_path / "multirun").exists()
 
 
+@pytest.mark.parametrize(
+    ("override", "allowed"),
+    [("stepz=10", "steps"), ("optim.lrr=0.1", "lr"), ("log.pointz=5", "points")],
+)
+def test_a_key_the_config_does_not_have_is_one_line_naming_the_keys(
+    override: str, allowed: str, tmp_path: Path
+) -> None:
+    """A typo in a key (`stepz=10`: Hydra's six lines and exit 1) is one line naming the keys
+    beside it, exit 2, nothing stored, as `+stepz=10` already was."""
+    database = tmp_path / "mlflow.db"
+    proc = run_main(
+        override,
+        f"tracking.uri=sqlite:///{database}",
+        f"hydra.run.dir={tmp_path}/out",
+        check=False,
+        seeded_store=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {override}: unknown key (allowed: "), lines[0]
+    assert f" {allowed}," in lines[0] or f" {allowed})" in lines[0], lines[0]
+    assert not database.exists() and not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_multirun_with_an_invalid_job_runs_nothing(store: str, tmp_path: Path) -> None:
     """Every job is validated before any job computes: no parent run, no child run."""
