@@ -181,23 +181,39 @@ def chart_points(name: str, points: int) -> int:
     return points - 1 if name == "avg_regret" else points
 
 
-@pytest.fixture(scope="session")
-def beta_grid_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The beta_grid preset's sweep (5 β₁ × 6 β₂ × 2 problems = 60 jobs) at 2,000 steps, 50
-    points, without report or run figures: its folder (`mlflow.db`, `multirun/`). Run once per
-    test session: the pytest-xdist workers share it (the first to ask runs it under a lock file,
-    the other waits, then reads it)."""
+def shared_sweep(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> Path:
+    """`python -m src.main -m OVERRIDES` run once per test session into the folder `name`
+    (`mlflow.db`, `multirun/`, and `stdout.txt`: what it printed): the pytest-xdist workers share
+    it (the first to ask runs it under a lock file, the other waits, then reads it)."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the session's base folder, above each worker's own
-    folder = root / "beta_grid"
+    folder = root / name
     with FileLock(f"{folder}.lock"):
         if not (folder / "done").is_file():
             folder.mkdir(exist_ok=True)
-            run_main(
-                "-m", "+experiment=beta_grid", "steps=2000", "log.points=50",
-                "log.report=false", "log.figures=false",
+            proc = run_main(
+                "-m", *overrides,
                 f"hydra.sweep.dir={folder}/multirun", f"tracking.uri=sqlite:///{folder}/mlflow.db",
             )  # fmt: skip
+            (folder / "stdout.txt").write_text(proc.stdout)
             (folder / "done").touch()
     return folder
+
+
+@pytest.fixture(scope="session")
+def beta_grid_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The beta_grid preset's sweep (5 β₁ × 6 β₂ × 2 problems = 60 jobs) at 2,000 steps, 50
+    points, without report or run figures: its folder (`shared_sweep`)."""
+    return shared_sweep(
+        tmp_path_factory, "beta_grid", "+experiment=beta_grid", "steps=2000", "log.points=50",
+        "log.report=false", "log.figures=false",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def bisect_c_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bisect_c preset's search as shipped (fn.C over [600, 10000], T = 10⁶: a dozen probes,
+    each its own problem): its folder (`shared_sweep`), read by tests/search/test_bisection and
+    tests/report/test_figures_bounded."""
+    return shared_sweep(tmp_path_factory, "bisect_c", "+search=bisect_c")

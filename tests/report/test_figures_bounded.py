@@ -82,9 +82,10 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
 
 
 @pytest.fixture(scope="module")
-def bisection(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
-    """+search=bisect_c at 200,000 steps: a dozen probes of fn.C, each its own problem."""
-    return Sweep(tmp_path_factory.mktemp("bisect"), "+search=bisect_c", "steps=200000")
+def bisection(tmp_path_factory: pytest.TempPathFactory, bisect_c_store: Path) -> Sweep:
+    """+search=bisect_c as shipped (`bisect_c_store`, shared with tests/search/test_bisection): a
+    dozen probes of fn.C, each its own problem; its report written here."""
+    return Sweep(tmp_path_factory.mktemp("bisect"), ran_in=bisect_c_store)
 
 
 @pytest.mark.slow

@@ -22,21 +22,20 @@ def test_midpoints_and_stopping() -> None:
 
 
 @pytest.mark.slow
-def test_bisect_c_finds_adams_own_boundary_beside_its_prediction(tmp_path: Path) -> None:
+def test_bisect_c_finds_adams_own_boundary_beside_its_prediction(bisect_c_store: Path) -> None:
     """Issue 23: the preset as shipped (period 500, Adam (0.9, 0.99), lr 0.001, T = 10⁶) brackets
     the C where Adam's drift per period changes sign (≈ 2,146), not where x* flips (499, logged
-    apart as the problem's boundary); the measured boundary is within 5% of the predicted one."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = run_main(
-        "-m", "+search=bisect_c", f"hydra.sweep.dir={tmp_path}/multirun", f"tracking.uri={uri}"
-    )
-    result = OmegaConf.load(tmp_path / "multirun" / "bisection.yaml")
+    apart as the problem's boundary); the measured boundary is within 5% of the predicted one.
+    The search is the session's `bisect_c_store` (tests/report/test_figures_bounded draws it)."""
+    uri = f"sqlite:///{bisect_c_store}/mlflow.db"
+    stdout = (bisect_c_store / "stdout.txt").read_text()
+    result = OmegaConf.load(bisect_c_store / "multirun" / "bisection.yaml")
     assert result.failing_side == "low"
     assert result.predicted_boundary == pytest.approx(2146.06, abs=0.01)
     assert result.problem_boundary == 499
     assert abs(result.boundary / result.predicted_boundary - 1) < 0.05
-    assert "bisection: predicted fn.C boundary 2146.06" in proc.stdout
-    assert "x* flips at fn.C=499 (the problem's boundary)" in proc.stdout
+    assert "bisection: predicted fn.C boundary 2146.06" in stdout
+    assert "x* flips at fn.C=499 (the problem's boundary)" in stdout
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("search-bisect_c").experiment_id
     (parent,) = client.search_runs([experiment], "tags.role = 'sweep'")

@@ -47,8 +47,9 @@ def test_the_gradient_scale_is_the_largest_slope_on_F() -> None:
 @pytest.mark.parametrize("engine", [torch_loop.run, fast.run])
 def test_theorem1_scale_free_finals_on_both_engines(engine) -> None:
     """Theorem 1's problem (C = 3, period 3, β₁ = 0, β₂ = 1/(1+C²) = 0.1): Adam goes to +1 while
-    x* = −1, so final_distance = 1; AMSGrad ends at x* (distance 0)."""
-    spec = RunSpec(Periodic(1.0, 3.0, 3), Box(-1, 1), 30_000, 1, 0, 0.0, torch.float64, 10)
+    x* = −1, so final_distance = 1; AMSGrad ends at x* (distance 0). 3,000 steps, T ≡ 0 mod 3 as
+    30,000 was: both have settled by then (final_distance 1 and 0.0035, as at 30,000 steps)."""
+    spec = RunSpec(Periodic(1.0, 3.0, 3), Box(-1, 1), 3_000, 1, 0, 0.0, torch.float64, 10)
     adam = partial(torch.optim.Adam, lr=0.01, betas=(0.0, 0.1), eps=1e-8)
     ams = partial(torch.optim.Adam, lr=0.01, betas=(0.0, 0.1), eps=1e-8, amsgrad=True)
     broken, converged = engine(spec, adam), engine(spec, ams)
@@ -76,26 +77,31 @@ def test_both_engines_give_the_same_best_point() -> None:
     assert a.scale_free() == b.scale_free()
 
 
-def _search(tmp: Path, uri: str, name: str, *extra: str) -> None:
-    run_main(
-        "-m",
-        "+search=break_adam",
-        "hydra.sweeper.n_trials=3",
-        "steps=3000",
-        "log.points=20",
-        f"hydra.sweep.dir={tmp}/{name}",
-        f"tracking.uri={uri}",
-        *extra,
-    )
+@pytest.fixture(scope="module")
+def searches(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """`+search=break_adam hydra.sweeper.n_trials=3`, the preset as shipped (T = 10⁶, seed 0) cut
+    to its first 3 trials, run twice, each into a fresh store (in one, the second would continue
+    the first's study: tests/search/test_optuna_sweeper): the two stores' tracking URIs."""
+    tmp = tmp_path_factory.mktemp("searches")
+    uris = []
+    for name in ("first", "second"):
+        (tmp / f"{name}-store").mkdir()
+        uri = f"sqlite:///{tmp}/{name}-store/mlflow.db"
+        run_main(
+            "-m",
+            "+search=break_adam",
+            "hydra.sweeper.n_trials=3",
+            f"hydra.sweep.dir={tmp}/{name}",
+            f"tracking.uri={uri}",
+        )
+        uris.append(uri)
+    return uris
 
 
 @pytest.mark.slow
-def test_a_small_search_is_tracked_and_reproducible(tmp_path: Path) -> None:
+def test_a_small_search_is_tracked_and_reproducible(searches: list[str]) -> None:
     problems = []
-    for name in ("first", "second"):  # two fresh stores (in one, the second would continue the
-        (tmp_path / f"{name}-store").mkdir()  # first's study: tests/search/test_optuna_sweeper)
-        uri = f"sqlite:///{tmp_path}/{name}-store/mlflow.db"
-        _search(tmp_path, uri, name)
+    for uri in searches:
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name("search-break_adam").experiment_id
         runs = client.search_runs([experiment], max_results=1000)
@@ -154,19 +160,11 @@ def test_an_unknown_objective_is_one_line_and_leaves_no_store(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_break_adam_finds_a_problem_adam_fails_and_amsgrad_solves(tmp_path: Path) -> None:
+def test_break_adam_finds_a_problem_adam_fails_and_amsgrad_solves(searches: list[str]) -> None:
     """The issue's bar on the preset as shipped (T = 10⁶, seed 0), cut to its first 3 trials:
     a trial where Adam's final_distance ≥ 0.9 while AMSGrad's on the same problem is < 0.1, and
     the parent says which."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    run_main(
-        "-m",
-        "+search=break_adam",
-        "hydra.sweeper.n_trials=3",
-        f"hydra.sweep.dir={tmp_path}/multirun",
-        f"tracking.uri={uri}",
-    )
-    client = MlflowClient(uri)
+    client = MlflowClient(searches[0])
     experiment = client.get_experiment_by_name("search-break_adam").experiment_id
     (parent,) = client.search_runs([experiment], "tags.role = 'sweep'")
     assert parent.info.run_name.endswith("· fn.C × fn.period × fn.scale · 3 jobs")

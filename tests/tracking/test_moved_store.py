@@ -21,13 +21,17 @@ WARNING = "warning: the store "
 
 
 def sweep(folder: Path) -> subprocess.CompletedProcess:
-    """A one-job sweep into `folder/mlflow.db`."""
+    """A one-job sweep into `folder/mlflow.db`, without its run figure or report (the warning is
+    said when the sweep opens the store, before either; the report's own is `python -m
+    src.report`'s, run apart below)."""
     return run_main(
         "-m",
         "optim=amsgrad",
         "fn=online",
         "steps=2000",
         "log.points=20",
+        "log.figures=false",
+        "log.report=false",
         f"hydra.sweep.dir={folder}/multirun",
         f"tracking.uri=sqlite:///{folder}/mlflow.db",
     )
