@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from filelock import FileLock
 from hydra import compose, initialize_config_dir
+from hydra.core.plugins import Plugins
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
@@ -32,6 +33,12 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     # the processes under test as a terminal's Ctrl-C does.
     signal.signal(signal.SIGINT, signal.default_int_handler)
 register()  # the resolvers and schema every composition needs (as src.main does)
+# Hydra 1.3's plugin scanner executes every hydra_plugins module again, even one already imported
+# (`spec.loader.exec_module` on the module in sys.modules): a class a test module imported before
+# the first scan (SearchSpaceError) is then not the class the module's code raises. Scanned here,
+# before any test module is collected (it was by the first composition until collection stopped
+# composing: tests/engines/test_fast.py's supported_optims).
+Plugins.instance()
 
 
 def options(group: str) -> list[str]:
