@@ -33,7 +33,7 @@ figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="
 	$(PY) -m src.report $(ARGS)
 
 TESTS   := -n 2 --dist loadfile --durations=25   # two workers (the two cores), a file's tests together; the 25 slowest listed
-# The suite starts a few hundred Python processes: each reads the project's bytecode (and pytest
+# The suite starts many Python processes: each reads the project's bytecode (and pytest
 # its rewritten tests) from __pycache__/ (ignored by git) instead of compiling every source again,
 # even where the environment asks Python not to write bytecode (PYTHONDONTWRITEBYTECODE=1)
 PYTEST  := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
