@@ -122,12 +122,30 @@ def unknown_key(arguments: list[str]) -> str | None:
             cfg = compose("config", overrides=choices, return_hydra_config=True)
         except Exception:  # noqa: BLE001  (a composition error is Hydra's to report)
             return None
-    for text, key in keys:
-        parent, _, leaf = key.rpartition(".")
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-        if isinstance(node, DictConfig) and leaf not in node:
-            allowed = ", ".join(str(k) for k in node if not str(k).startswith("_"))
-            return f"{text}: unknown key (allowed: {allowed})"
+        for text, key in keys:
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            if isinstance(node, DictConfig) and leaf not in node:
+                allowed = ", ".join(str(k) for k in node if not str(k).startswith("_"))
+                return f"{text}: unknown key (allowed: {allowed})"
+        return merge_problem(typed)
+
+
+def merge_problem(typed: list[str]) -> str | None:
+    """One line for a run's override whose value the typed schema cannot take (`steps=abc`,
+    `dtype=null`: Hydra's five lines and exit 1), as Hydra words the cause; None if the command
+    line composes. Called inside `unknown_key`'s Hydra context."""
+    from hydra import compose  # noqa: PLC0415
+    from hydra.errors import ConfigCompositionException  # noqa: PLC0415
+
+    try:
+        compose("config", overrides=typed, return_hydra_config=True)
+    except ConfigCompositionException as error:
+        failed = str(error).removeprefix("Error merging override ")
+        if failed == str(error) or failed not in typed:  # not one of the user's values
+            return None
+        cause = str(error.__cause__ or "").strip().splitlines()
+        return f"{failed}: {cause[0]}" if cause else None
     return None
 
 

@@ -250,10 +250,10 @@ OUT_OF_RANGE = st.one_of(
     st.integers(-5, 1).map(lambda v: ("log.points", f"log.points={v}")),
     st.integers(41, 10**6).map(lambda v: ("log.points", f"log.points={v}")),
     st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
-    .filter(lambda s: s not in ("float32", "float64"))
-    .map(lambda v: ("dtype", f"dtype={v}")),
+    .filter(lambda s: s not in ("float32", "float64", "null"))  # null: the schema's, at
+    .map(lambda v: ("dtype", f"dtype={v}")),  # composition (test_a_value_the_schema_cannot_take)
     st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
-    .filter(lambda s: s not in ("auto", "torch", "fast"))
+    .filter(lambda s: s not in ("auto", "torch", "fast", "null"))
     .map(lambda v: ("engine", f"engine={v}")),
 )
 
@@ -378,6 +378,32 @@ def test_a_key_the_config_does_not_have_is_one_line_naming_the_keys(
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: {override}: unknown key (allowed: "), lines[0]
     assert f" {allowed}," in lines[0] or f" {allowed})" in lines[0], lines[0]
+    assert not database.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "cause"),
+    [
+        ("steps=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+        ("dtype=null", "field 'dtype' is not Optional"),
+    ],
+)
+def test_a_value_the_schema_cannot_take_is_one_line(
+    override: str, cause: str, tmp_path: Path
+) -> None:
+    """A value of the wrong type for the typed schema (Hydra's five lines and exit 1) is one line
+    naming the override and the cause, exit 2, nothing stored."""
+    database = tmp_path / "mlflow.db"
+    proc = run_main(
+        override,
+        f"tracking.uri=sqlite:///{database}",
+        f"hydra.run.dir={tmp_path}/out",
+        check=False,
+        seeded_store=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert lines == [f"error: {override}: {cause}"], proc.stderr
     assert not database.exists() and not (tmp_path / "out").exists()
 
 
