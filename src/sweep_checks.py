@@ -40,7 +40,7 @@ class SearchSweepRun(ParentRun):
     line, exit 2), then every job, by the Optuna sweeper's `check_search`."""
 
     def __init__(self) -> None:
-        from hydra_plugins.breaking_adam_optuna.space import check_search  # noqa: PLC0415
+        from src.search.optuna_space import check_search  # noqa: PLC0415  (Optuna: only in a search)
 
         super().__init__(
             check=functools.partial(check_search, check_sweep=check_sweep, check_job=check)

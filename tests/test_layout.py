@@ -156,6 +156,20 @@ def test_importing_the_maths_loads_no_framework() -> None:
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+@pytest.mark.slow
+def test_hydras_plugin_scan_loads_no_search_library() -> None:
+    """Every `python -m src.main` scans Hydra's plugins, which imports each public module of
+    `hydra_plugins/`: the Optuna sweeper's library loads only in a search, not in every run."""
+    probe = (
+        "import sys; from hydra.core.plugins import Plugins; Plugins.instance(); "
+        "print(sorted(m for m in ('optuna', 'cmaes') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
     seen, todo = set(), [start]
     while todo:

@@ -12,14 +12,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hydra_plugins.breaking_adam_optuna.optuna_sweeper import objective_value, trial_overrides
-from hydra_plugins.breaking_adam_optuna.space import (
+from src.search.optuna_space import (
     SearchSpaceError,
     distribution,
     make_sampler,
     plan,
     storage_url,
 )
+from src.search.optuna_studies import objective_value, trial_overrides
 from tests.conftest import run_main
 
 QUICK = ("steps=3000", "log.points=20", "log.figures=false")
