@@ -1,12 +1,13 @@
 """The fast engine against the reference torch.optim loop, beyond test_fast.py's contract on the
 online fn: the same tolerances, and R_t/t equal to the bit, over every kind of fn (periodic,
 Bernoulli, x-dependent quadratic) × every kind of projection (a box — `ball` is one in 1-D — or
-none) × both dtypes for the first 4,000 steps (about 40 periods of the online fn, 40 rare steps of
-the Bernoulli one), across three chunk boundaries (both engines run with `chunk=1024`: the random
-streams, the state and the regret sums carry over each; test_fast.py runs the product's chunk of
-65,536); every fn and projection *config* for a few thousand steps; and the schedules against
-torch's lr schedulers, across chunks too. (Its own file so that the test workers share the
-equivalence tests: `make test` runs a file's tests on one worker.)"""
+none) × both dtypes for the first 3,100 steps (about 30 periods of the online fn, 30 rare steps of
+the Bernoulli one), across three chunk boundaries (both engines run with `chunk=1024`, so at steps
+1,024, 2,048 and 3,072: the random streams, the state and the regret sums carry over each;
+test_fast.py runs the product's chunk of 65,536); every fn and projection *config* for a few
+thousand steps; and the schedules against torch's lr schedulers, across chunks too. (Its own
+file so that the test workers share the equivalence tests: `make test` runs a file's tests on one
+worker.)"""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.engines.test_fast import (
     supported_optims,
 )
 
-MATRIX_STEPS = 4_000  # every optimizer × fn × projection × dtype
+MATRIX_STEPS = 3_100  # every optimizer × fn × projection × dtype
 FN_KINDS = ["online", "stochastic", "noisy_quadratic"]  # Periodic, Bernoulli, NoisyQuadratic
 PROJECTION_KINDS = ["box", "none"]
 

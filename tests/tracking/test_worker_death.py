@@ -20,15 +20,18 @@ from tests.tracking.test_scaling import sweeps
 POINTS = 40
 
 
-def long_job(uri: str, timeout: float = 120) -> object:
-    """The run of job #0 once it computes, run by a worker, not the launching process."""
+def long_jobs(uri: str, steps: tuple[str, ...], timeout: float = 120) -> dict[str, object]:
+    """The runs of the long jobs (by their `steps`) once each computes, each run by a worker."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for run in running_runs(uri, "breaking-adam", 1):
-            if run.data.params.get("steps") == "50000000":
-                return run
+        found = {
+            run.data.params.get("steps"): run
+            for run in running_runs(uri, "breaking-adam", len(steps))
+        }
+        if all(n in found for n in steps):
+            return {n: found[n] for n in steps}
         time.sleep(0.2)
-    raise AssertionError("job #0 never started")
+    raise AssertionError(f"the jobs of steps {steps} never all started")
 
 
 HOW = {
@@ -37,18 +40,19 @@ HOW = {
     # ends before returning the job
     signal.SIGTERM: "exited with status 130 before its job returned",
 }
+LONG = {signal.SIGKILL: "50000000", signal.SIGTERM: "40000000"}  # the job each signal ends
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", list(HOW), ids=lambda s: s.name)
-def test_a_signal_to_one_worker_costs_only_its_job(tmp_path: Path, signum: int) -> None:
+def test_a_signal_to_one_worker_costs_only_its_job(tmp_path: Path) -> None:
+    """Three workers: jobs #0 and #1 would run for hours, one's worker gets SIGKILL, the other's
+    SIGTERM; #2 runs beside them and #3 after the deaths, both to the end."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = start_main(
         "-m",
         "hydra/launcher=processes",
-        "hydra.launcher.n_jobs=2",
-        # job #0 would run for hours and is killed; #1 runs beside it, #2 and #3 after the death
-        "steps=50000000,20000,20000,20000",
+        "hydra.launcher.n_jobs=3",
+        f"steps={LONG[signal.SIGKILL]},{LONG[signal.SIGTERM]},20000,20000",
         "optim=adam",
         "fn=online",
         "engine=torch",
@@ -58,31 +62,36 @@ def test_a_signal_to_one_worker_costs_only_its_job(tmp_path: Path, signum: int) 
         f"tracking.uri={uri}",
         group=True,
     )
-    victim = long_job(uri)
-    os.kill(int(victim.data.tags["owner.pid"]), signum)
+    victims = long_jobs(uri, tuple(LONG.values()))
+    for signum, steps in LONG.items():
+        os.kill(int(victims[steps].data.tags["owner.pid"]), signum)
     out, err = proc.communicate(timeout=240)
     code = proc.returncode
 
     assert code == 1, err
     assert "Traceback" not in err, err
-    # the launcher's line as it happens, and the sweep's closing line for the failed job
-    [died] = [line for line in out.splitlines() if "died" in line]
-    assert "job #0 (steps=50000000) died: its worker process" in died, out
-    assert f"{HOW[signum]}; the other jobs go on" in died, out
-    [closing] = [line for line in err.splitlines() if HOW[signum] in line]
-    assert "steps=50000000" in closing and "its worker process" in closing, err
+    client = MlflowClient(uri)
     [(parent, children)] = sweeps(uri, "breaking-adam")
     assert parent.info.status == "KILLED", err
     assert len(children) == 4, [c.info.run_name for c in children]
-    client = MlflowClient(uri)
+    for number, (signum, steps) in enumerate(LONG.items()):
+        # the launcher's line as it happens, and the sweep's closing line for the failed job
+        [died] = [
+            line for line in out.splitlines() if f"job #{number} (steps={steps}) died" in line
+        ]
+        assert "died: its worker process" in died, out
+        assert f"{HOW[signum]}; the other jobs go on" in died, out
+        [closing] = [line for line in err.splitlines() if HOW[signum] in line]
+        assert f"steps={steps}" in closing and "its worker process" in closing, err
+        victim = client.get_run(victims[steps].info.run_id)
+        assert victim.info.status == "KILLED"
+        reason = victim.data.tags["failure.reason"]
+        assert reason == f"its worker process {HOW[signum]}", reason
+        if signum == signal.SIGTERM:  # it logged its trajectory so far
+            assert client.get_metric_history(victim.info.run_id, "x"), victim.info.run_name
+    killed = {victims[steps].info.run_id for steps in LONG.values()}
     for child in children:
-        if child.info.run_id == victim.info.run_id:
-            assert child.info.status == "KILLED"
-            reason = child.data.tags["failure.reason"]
-            assert reason == f"its worker process {HOW[signum]}", reason
-            if signum == signal.SIGTERM:  # it logged its trajectory so far
-                assert client.get_metric_history(child.info.run_id, "x"), child.info.run_name
-            continue
-        assert child.info.status == "FINISHED", (child.info.run_name, err)
-        assert len(client.get_metric_history(child.info.run_id, "x")) == POINTS
+        if child.info.run_id not in killed:
+            assert child.info.status == "FINISHED", (child.info.run_name, err)
+            assert len(client.get_metric_history(child.info.run_id, "x")) == POINTS
     assert (tmp_path / "multirun" / "report" / "summary.md").is_file(), err
