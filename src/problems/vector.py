@@ -116,7 +116,7 @@ class VectorPeriodic(VectorFunction):
         self.scale = float(scale)
         self.C = per_coordinate(C, self.dim, "C")
         periods = per_coordinate(period, self.dim, "period")
-        if not all(p >= 1 and p == int(p) for p in periods):
+        if not np.all((periods >= 1) & (periods == np.floor(periods))):
             raise ValueError(f"fn.period={periods.tolist()}: every period must be an integer >= 1")
         self.period = periods.astype(np.int64)
 

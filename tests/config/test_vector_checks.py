@@ -12,6 +12,8 @@ CASES = [
     (["fn=periodic_nd", "fn.dim=1"], "fn.dim=1: must be an integer >= 2"),
     (["fn=periodic_nd", "fn.C=[1,2,3]"], "fn.C has 3 values for fn.dim=2"),
     (["fn=periodic_nd", "fn.period=[101,3,5]"], "fn.period has 3 values for fn.dim=2"),
+    (["fn=periodic_nd", "fn.period=[2.5,3]"], "fn.period=[2.5, 3.0]: every period must be an"),
+    (["fn=periodic_nd", "fn.period=[0,3]"], "fn.period=[0.0, 3.0]: every period must be an"),
     (["fn=periodic_nd", "fn.C=[a,b]"], "fn.C=['a', 'b']: must be a number or a list of 2"),
     (["fn=bernoulli_nd", "fn.p=[0.1,2]"], "fn.p=[0.1, 2.0]: every probability must be in [0, 1]"),
     (["fn=quadratic_nd", "fn.curvatures=[1,-1]"], "fn.curvatures=[1.0, -1.0]: must all be >= 0"),
