@@ -4,7 +4,9 @@ exit status says how the work went.
 
 `guard()` (called first by the entry points):
 - a closed stdout or stderr gets /dev/null as its file descriptor, so that no file the process
-  opens later (the SQLite store) takes descriptor 1 or 2 and receives what is printed;
+  opens later (the SQLite store) takes descriptor 1 or 2 and receives what is printed; one closed
+  when the interpreter started whose descriptor a file has taken since (opened by the user's
+  `sitecustomize`) is left to that file, and the printing goes to /dev/null;
 - `sys.stdout` becomes a `QuietStream`: the first write or flush that fails (a full disk, a broken
   pipe) points descriptor 1 at /dev/null and drops what was pending, so no later write, and not
   the interpreter's own flush at exit, fails again;
@@ -92,14 +94,23 @@ class QuietStream(io.TextIOBase):
         return self._stream.buffer
 
 
+def _quiet(stream: TextIO | None, fd: int) -> QuietStream:
+    """`stream` (sys.stdout or sys.stderr, on descriptor `fd`) as a QuietStream."""
+    if stream is None and _open(fd):
+        # closed when the interpreter started (so sys.stdout is None), and the descriptor since
+        # taken by a file the user's own code opened (a sitecustomize): not ours to write to or
+        # replace; the printing goes to /dev/null on a descriptor of its own
+        null = open(os.devnull, "w")  # noqa: SIM115  (the process's own, for its life)
+        return QuietStream(null, null.fileno())
+    if stream is None or not _open(fd):
+        _to_null(fd)
+        stream = open(fd, "w", closefd=False)  # noqa: SIM115  (the process's own)
+    return QuietStream(stream, fd)
+
+
 def guard() -> None:
     """Make a closed, full or broken standard output harmless to the work (see the module)."""
     for fd, name in ((STDOUT, "stdout"), (STDERR, "stderr")):
-        if not _open(fd):
-            _to_null(fd)
-            setattr(sys, name, open(fd, "w", closefd=False))  # noqa: SIM115  (the process's own)
-    if not isinstance(sys.stdout, QuietStream):
-        sys.stdout = QuietStream(sys.stdout, STDOUT)
-    if not isinstance(sys.stderr, QuietStream):
-        sys.stderr = QuietStream(sys.stderr, STDERR)
+        if not isinstance(getattr(sys, name), QuietStream):
+            setattr(sys, name, _quiet(getattr(sys, name), fd))
     logging.raiseExceptions = False

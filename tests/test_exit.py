@@ -52,9 +52,29 @@ def sweep(
     return proc, runs
 
 
+@pytest.fixture(scope="module")
+def closed_stdout(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """One sweep run as a user's might be, three ways at once: stdout closed (`>&-`), a file its
+    user's code (a `sitecustomize`) opened and never closed, and HOME an empty folder (no
+    XDG_CACHE_HOME) with a store the sweep makes itself. (tmp folder, completed process, runs)"""
+    tmp_path = tmp_path_factory.mktemp("closed-stdout")
+    site, home = tmp_path / "site", tmp_path / "home"
+    site.mkdir()
+    home.mkdir()
+    (site / "sitecustomize.py").write_text(UNCLOSED)
+    env = {
+        "PYTHONPATH": str(site),
+        "UNCLOSED_FILE": str(tmp_path / "unclosed.txt"),
+        "HOME": str(home),
+        "XDG_CACHE_HOME": "",
+    }
+    proc, runs = sweep(tmp_path, ">&-", env=env, new_store=True)
+    return tmp_path, proc, runs
+
+
 @pytest.mark.slow
-def test_a_sweep_with_stdout_closed_exits_0_with_every_run(tmp_path: Path) -> None:
-    proc, runs = sweep(tmp_path, ">&-")
+def test_a_sweep_with_stdout_closed_exits_0_with_every_run(closed_stdout: tuple) -> None:
+    _, proc, runs = closed_stdout
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3  # the parent and its 2 jobs
@@ -69,24 +89,18 @@ def test_a_sweep_into_a_full_stdout_exits_0_without_tracebacks(tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_what_a_users_code_leaves_to_the_teardown_is_kept(tmp_path: Path) -> None:
+def test_what_a_users_code_leaves_to_the_teardown_is_kept(closed_stdout: tuple) -> None:
     """A file opened by the user's own code (here a `sitecustomize`) and never closed: its
     buffered bytes are written by the interpreter's teardown, which a normal exit runs."""
-    site, written = tmp_path / "site", tmp_path / "unclosed.txt"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(UNCLOSED)
-    env = {"PYTHONPATH": str(site), "UNCLOSED_FILE": str(written)}
-    proc, runs = sweep(tmp_path, env=env)
+    tmp_path, proc, _ = closed_stdout
     assert proc.returncode == 0, proc.stderr
-    assert written.read_text() == "hello world"
+    assert (tmp_path / "unclosed.txt").read_text() == "hello world"
 
 
 @pytest.mark.slow
-def test_a_sweep_writes_nothing_under_the_users_home(tmp_path: Path) -> None:
+def test_a_sweep_writes_nothing_under_the_users_home(closed_stdout: tuple) -> None:
+    tmp_path, proc, runs = closed_stdout
     home = tmp_path / "home"
-    home.mkdir()
-    env = {"HOME": str(home), "XDG_CACHE_HOME": ""}
-    proc, runs = sweep(tmp_path, env=env, new_store=True)
     assert proc.returncode == 0, proc.stderr
     assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3
     assert not (home / ".cache" / "breaking-adam").exists()

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import run_main, start_main
 
 SWEEP = (
-    "-m", "optim=adam,amsgrad", "fn=online,stochastic", "engine=torch", "steps=30000",
+    "-m", "optim=adam,amsgrad", "fn=online,stochastic", "engine=torch", "steps=12000",
     "log.points=10", "log.figures=false", "log.report=false",
 )  # fmt: skip
 
