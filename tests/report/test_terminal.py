@@ -19,12 +19,25 @@ def test_the_table_aligns_its_columns() -> None:
     assert table[1].index("FINISHED") == table[0].index("status") and len(COLUMNS) == 5
 
 
-@pytest.mark.slow
-def test_a_run_ends_with_its_row_in_the_terminal_and_in_main_log(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """One run, output redirected (no tqdm bar): a 70,000-step job (two of the engine's
+    65,536-step chunks: a line part-way, then the last) on the reference engine, a progress line
+    at every chunk the engine reports (`log.progress_every_s=0`, so the count does not depend on
+    the machine's speed). (tmp folder, completed process, store URI)"""
+    tmp_path = tmp_path_factory.mktemp("long-run")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_main(
-        "optim=amsgrad", "steps=20000", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/run"
-    )
+        "optim=amsgrad", "engine=torch", "steps=70000", "log.progress_every_s=0",
+        "log.points=10", "log.figures=false", f"tracking.uri={uri}",
+        f"hydra.run.dir={tmp_path}/run",
+    )  # fmt: skip
+    return tmp_path, proc, uri
+
+
+@pytest.mark.slow
+def test_a_run_ends_with_its_row_in_the_terminal_and_in_main_log(long_run: tuple) -> None:
+    tmp_path, proc, uri = long_run
     (run,) = MlflowClient(uri).search_runs(
         [MlflowClient(uri).get_experiment_by_name("breaking-adam").experiment_id]
     )
@@ -66,17 +79,11 @@ def test_a_sweep_shows_progress_then_every_job_from_the_store(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_a_long_job_off_a_terminal_logs_its_progress_with_an_eta(tmp_path: Path) -> None:
-    """Issue 28: output redirected (no tqdm bar), a 70,000-step job (two of the engine's 65,536-step
-    chunks: a line part-way, then the last) on the reference engine logs a progress line with an
-    ETA every `log.progress_every_s` seconds (10 by default; 0 here: at every chunk the engine
-    reports, so the count does not depend on the machine's speed)."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = run_main(
-        "engine=torch", "steps=70000", "log.progress_every_s=0", "log.points=10",
-        "log.figures=false", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/run",
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if "progress: adam · online: " in line]
+def test_a_long_job_off_a_terminal_logs_its_progress_with_an_eta(long_run: tuple) -> None:
+    """Issue 28: off a terminal, a long job logs a progress line with an ETA every
+    `log.progress_every_s` seconds (10 by default; 0 in `long_run`: at every chunk)."""
+    tmp_path, proc, _ = long_run
+    lines = [line for line in proc.stdout.splitlines() if "progress: amsgrad · online: " in line]
     assert len(lines) >= 2, proc.stdout
     assert all("steps/s, about " in line and line.endswith(" left") for line in lines)
     assert "100% (70,000/70,000 steps)" in lines[-1]
