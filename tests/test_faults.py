@@ -417,7 +417,7 @@ def test_a_server_that_dies_mid_job_fails_it_within_the_budget_keeping_the_array
     with mlflow_server(backend, started=started) as (url, _):
         proc = start_main(
             "engine=torch",
-            "steps=60000",
+            "steps=30000",
             "log.points=50",
             f"tracking.uri={url}",
             f"hydra.run.dir={tmp_path}/out",

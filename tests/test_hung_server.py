@@ -23,7 +23,7 @@ def test_a_hung_server_costs_a_sweep_one_retry_budget(tmp_path: Path) -> None:
         proc = start_main(
             "-m",
             "engine=torch",
-            "steps=60000",
+            "steps=30000",
             "log.points=50",
             "fn=online",
             "optim=adam",
