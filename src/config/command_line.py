@@ -94,11 +94,11 @@ def unknown_key(arguments: list[str]) -> str | None:
     """One line for a run's override of a key its config does not have (a typo: `stepz=10`,
     `optim.lrr=0.1`, which Hydra reports in six lines and exit 1), naming the keys beside it, as
     the checks name them for `+stepz=10`; None if every key is there. The config is composed
-    once more for it, with the command line's group options (~0.1 s). A sweep's jobs are each
-    composed by its own check (`src.sweep_checks`), which lists a job that fails in one line."""
-    if {"-m", "--multirun"}.intersection(arguments) or OTHER_CONFIG.intersection(
-        a.split("=", 1)[0] for a in arguments
-    ):
+    once more for it, with the command line's group options (~0.1 s). In a sweep, as Hydra
+    composes its config before any job, without the swept values: a swept key is each job's,
+    composed by the sweep's own check (`src.sweep_checks`), which lists a job that fails in one
+    line."""
+    if OTHER_CONFIG.intersection(a.split("=", 1)[0] for a in arguments):
         return None
     from hydra import compose, initialize_config_dir  # noqa: PLC0415
     from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
@@ -107,6 +107,9 @@ def unknown_key(arguments: list[str]) -> str | None:
 
     typed = overrides(arguments)
     parsed = OverridesParser.create().parse_overrides(typed)
+    if {"-m", "--multirun"}.intersection(arguments):
+        fixed = [(t, o) for t, o in zip(typed, parsed, strict=True) if not o.is_sweep_override()]
+        typed, parsed = [t for t, _ in fixed], [o for _, o in fixed]
     with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
         loader = GlobalHydra.instance().config_loader()
         groups = [bool(loader.get_group_options(o.key_or_group)) for o in parsed]
@@ -127,7 +130,7 @@ def unknown_key(arguments: list[str]) -> str | None:
             node = OmegaConf.select(cfg, parent) if parent else cfg
             if isinstance(node, DictConfig) and leaf not in node:
                 allowed = ", ".join(str(k) for k in node if not str(k).startswith("_"))
-                return f"{text}: unknown key (allowed: {allowed})"
+                return f"{text}: unknown key (allowed: {allowed or 'none'})"
         return merge_problem(typed)
 
 

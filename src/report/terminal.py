@@ -142,7 +142,10 @@ class SweepSummary(Callback):
             client, experiment = tracking.connect(
                 str(config.tracking.uri), str(config.tracking.experiment)
             )
-            done = sum(r.info.status != "RUNNING" for r in child_runs(client, experiment, parent))
+            done = sum(
+                r.info.status != "RUNNING" and r.data.tags.get("search.role") != "reference"
+                for r in child_runs(client, experiment, parent)
+            )  # a search trial's reference run is a second child of the same job
         except Exception as error:  # noqa: BLE001  (a progress line never fails a job)
             log.warning("sweep: jobs done unknown: %s", tracking.redact(str(error)))
             return

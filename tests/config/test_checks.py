@@ -1,12 +1,10 @@
 """Bad input: the schema rejects wrong types at compose time; `src.config.checks` rejects values out
 of range with one line naming the key, the value and what is allowed, before any compute and before
-anything reaches the store (in-process through the compose API, and in real processes)."""
+anything reaches the store (in process through the compose API; in real processes:
+tests/config/test_refusals.py)."""
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from hypothesis import strategies as st
 from src import PROJECT_ROOT
 from src.build import build_spec, check, optimizer_factory, run_engine
 from src.config.checks import ConfigError, validate
-from tests.conftest import make_cfg, options, run_main
+from tests.conftest import make_cfg, options
 
 SMALL = ("steps=40", "log.points=8")  # a job that runs in milliseconds
 
@@ -33,16 +31,6 @@ def error_of(*overrides: str) -> str:
     message = str(caught.value)
     assert "\n" not in message, message
     return message
-
-
-def runs_in(uri: str) -> list[tuple[str, str]]:
-    """(name, status) of every run in the SQLite store at `uri`, read with sqlite3 directly."""
-    path = Path(uri.removeprefix("sqlite:///"))
-    if not path.exists():
-        return []
-    with sqlite3.connect(path) as db:
-        tables = {row[0] for row in db.execute("select name from sqlite_master")}
-        return list(db.execute("select name, status from runs")) if "runs" in tables else []
 
 
 # ------------------------------------------------------------------------------ schema
@@ -270,165 +258,6 @@ def test_values_out_of_range_give_the_one_line_error(case: tuple[str, str]) -> N
 # ------------------------------------------------------------------------------ processes
 
 
-@pytest.mark.slow
-@settings(max_examples=2, deadline=None)
-@given(OUT_OF_RANGE)
-def test_values_out_of_range_in_a_real_process_leave_no_run(case: tuple[str, str]) -> None:
-    key, override = case
-    extra = ["fn=stochastic"] if key == "fn.p" else []
-    folder = Path(tempfile.mkdtemp(prefix="ba-invalid-"))
-    try:
-        uri = f"sqlite:///{folder}/mlflow.db"
-        proc = run_main(
-            "steps=40",
-            "log.points=8",
-            *extra,
-            *override.split(),
-            f"tracking.uri={uri}",
-            f"hydra.run.dir={folder}/out",
-            check=False,
-        )
-        lines = [x for x in proc.stderr.splitlines() if x.strip()]
-        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-        assert lines[0].startswith(f"error: {key}")
-        assert runs_in(uri) == []
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.mark.slow
-def test_cli_invalid_value_exits_2_with_one_line_and_no_run(store: str, tmp_path: Path) -> None:
-    proc = run_main(
-        "optim.lr=-1", *SMALL, f"tracking.uri={store}", f"hydra.run.dir={tmp_path}/out", check=False
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert lines == ["error: optim.lr=-1.0: must be a number > 0"], proc.stderr
-    assert runs_in(store) == []
-    # HYDRA_FULL_ERROR=1 gives the whole trace instead
-    proc = run_main(
-        "optim.lr=-1",
-        *SMALL,
-        f"tracking.uri={store}",
-        f"hydra.run.dir={tmp_path}/out",
-        check=False,
-        env={"HYDRA_FULL_ERROR": "1"},
-    )
-    assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError" in proc.stderr
-    assert runs_in(store) == []
-
-
-@pytest.mark.parametrize(
-    "arguments",
-    [
-        ("optim=nope",),  # a single run: Hydra's own error was 25 lines and exit 1
-        ("-m", "optim=adam,nope", "fn=online"),  # a sweep: no line named the options
-        ("+experiment=nope",),  # an appended group
-        ("hydra/launcher=nope",),  # one of Hydra's groups, plugins' options included
-    ],
-    ids=["run", "sweep", "appended", "hydra-group"],
-)
-def test_an_option_no_config_group_has_is_one_line_naming_the_options(
-    arguments: tuple[str, ...], tmp_path: Path
-) -> None:
-    """A group option that does not exist (a typo: `optim=adamm`) is refused in one line that
-    names the group's options, exit 2, before the store or a run folder is touched."""
-    database = tmp_path / "mlflow.db"
-    proc = run_main(
-        *arguments,
-        *SMALL,
-        f"tracking.uri=sqlite:///{database}",
-        f"hydra.run.dir={tmp_path}/out",
-        f"hydra.sweep.dir={tmp_path}/multirun",
-        check=False,
-        seeded_store=False,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    group = next(a for a in arguments if "nope" in a).lstrip("+").split("=")[0]
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith(f"error: {group}=nope: no such option of {group} (its options: ")
-    expected = {"optim": ["adam", "amsgrad", "yogi"], "experiment": ["beta_grid"]}.get(
-        group, ["basic", "joblib", "processes"]
-    )
-    assert all(f" {name}," in lines[0] or f" {name})" in lines[0] for name in expected)
-    assert not database.exists() and not (tmp_path / "out").exists()
-    assert not (tmp_path / "multirun").exists()
-
-
-@pytest.mark.parametrize(
-    ("override", "allowed"),
-    [("stepz=10", "steps"), ("optim.lrr=0.1", "lr"), ("log.pointz=5", "points")],
-)
-def test_a_key_the_config_does_not_have_is_one_line_naming_the_keys(
-    override: str, allowed: str, tmp_path: Path
-) -> None:
-    """A typo in a key (`stepz=10`: Hydra's six lines and exit 1) is one line naming the keys
-    beside it, exit 2, nothing stored, as `+stepz=10` already was."""
-    database = tmp_path / "mlflow.db"
-    proc = run_main(
-        override,
-        f"tracking.uri=sqlite:///{database}",
-        f"hydra.run.dir={tmp_path}/out",
-        check=False,
-        seeded_store=False,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith(f"error: {override}: unknown key (allowed: "), lines[0]
-    assert f" {allowed}," in lines[0] or f" {allowed})" in lines[0], lines[0]
-    assert not database.exists() and not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize(
-    ("override", "cause"),
-    [
-        ("steps=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
-        ("dtype=null", "field 'dtype' is not Optional"),
-    ],
-)
-def test_a_value_the_schema_cannot_take_is_one_line(
-    override: str, cause: str, tmp_path: Path
-) -> None:
-    """A value of the wrong type for the typed schema (Hydra's five lines and exit 1) is one line
-    naming the override and the cause, exit 2, nothing stored."""
-    database = tmp_path / "mlflow.db"
-    proc = run_main(
-        override,
-        f"tracking.uri=sqlite:///{database}",
-        f"hydra.run.dir={tmp_path}/out",
-        check=False,
-        seeded_store=False,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert lines == [f"error: {override}: {cause}"], proc.stderr
-    assert not database.exists() and not (tmp_path / "out").exists()
-
-
-@pytest.mark.slow
-def test_multirun_with_an_invalid_job_runs_nothing(store: str, tmp_path: Path) -> None:
-    """Every job is validated before any job computes: no parent run, no child run."""
-    proc = run_main(
-        "-m",
-        "optim=adam",
-        "optim.lr=0.01,-1",
-        "fn=online,stochastic",
-        *SMALL,
-        f"tracking.uri={store}",
-        f"hydra.sweep.dir={tmp_path}/multirun",
-        check=False,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert lines[0] == "multirun: 2 of 4 jobs are invalid; nothing was run"
-    assert len(lines) == 3 and all("optim.lr=-1.0: must be a number > 0" in x for x in lines[1:])
-    assert runs_in(store) == []
-    assert "Launching" not in proc.stdout
-
-
 def test_shipped_targets_point_only_at_torch_optim_and_the_project() -> None:
     def targets(node: object) -> list[str]:
         if isinstance(node, dict):
@@ -466,26 +295,6 @@ def test_a_nested_target_is_refused_at_any_depth(override: str, key: str) -> Non
 def test_bool_options_must_be_bools(value: str) -> None:
     message = error_of(f"optim.amsgrad={value}", *SMALL)
     assert message.startswith("optim.amsgrad=") and "must be true or false" in message, message
-
-
-@pytest.mark.slow
-def test_config_that_runs_code_runs_nothing_in_a_real_process(store: str, tmp_path: Path) -> None:
-    """`shutil.copy` named inside an optimizer option is refused before anything runs: the copy
-    is never made, no run exists, exit 2 with one line."""
-    source, target = tmp_path / "secret.txt", tmp_path / "copied.txt"
-    source.write_text("secret")
-    proc = run_main(
-        f"optim.amsgrad={{_target_:shutil.copy,src:'{source}',dst:'{target}'}}",
-        *SMALL,
-        f"tracking.uri={store}",
-        f"hydra.run.dir={tmp_path}/out",
-        check=False,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: optim.amsgrad._target_="), lines
-    assert not target.exists()
-    assert runs_in(store) == []
 
 
 def test_the_job_instantiates_only_a_groups_own_target(tmp_path: Path) -> None:
@@ -540,52 +349,3 @@ def test_valid_edges_still_pass() -> None:
     validate(make_cfg("replicates=64", *SMALL))
     validate(make_cfg("fn=periodic_nd", "fn.dim=1000", "fn.C=101", "fn.period=101", *SMALL))
     validate(make_cfg("tracking.experiment=" + "a" * 500, *SMALL))
-
-
-@pytest.mark.slow
-def test_refused_values_leave_no_run_in_a_real_process(store: str, tmp_path: Path) -> None:
-    proc = run_main(
-        "fn.C=1.1e299", *SMALL, f"tracking.uri={store}", f"hydra.run.dir={tmp_path}/o", check=False
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and "fn: its gradient" in lines[0], lines
-    assert runs_in(store) == []
-
-
-@pytest.mark.slow
-def test_an_unusable_sweep_folder_fails_before_the_parent_run(store: str) -> None:
-    proc = run_main(
-        "-m",
-        "fn=online,stochastic",
-        *SMALL,
-        f"tracking.uri={store}",
-        "hydra.sweep.dir=/proc/x",
-        check=False,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: hydra.sweep.dir='/proc/x': "), lines
-    assert runs_in(store) == []
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("n_jobs", ["0", "-3"])
-def test_a_process_launcher_without_workers_fails_before_the_parent_run(
-    store: str, tmp_path: Path, n_jobs: str
-) -> None:
-    proc = run_main(
-        "-m",
-        "hydra/launcher=processes",
-        f"hydra.launcher.n_jobs={n_jobs}",
-        *SMALL,
-        f"tracking.uri={store}",
-        f"hydra.sweep.dir={tmp_path}/multirun",
-        check=False,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert lines == [
-        f"error: hydra.launcher.n_jobs={n_jobs}: must be a number of worker processes ≥ 1, "
-        "or -1 (one per CPU); nothing was run"
-    ], lines
-    assert runs_in(store) == []

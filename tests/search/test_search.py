@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from pathlib import Path
 
@@ -81,21 +82,35 @@ def test_both_engines_give_the_same_best_point() -> None:
 def searches(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """`+search=break_adam hydra.sweeper.n_trials=3`, the preset as shipped (T = 10⁶, seed 0) cut
     to its first 3 trials, run twice, each into a fresh store (in one, the second would continue
-    the first's study: tests/search/test_optuna_sweeper): the two stores' tracking URIs."""
+    the first's study: tests/search/test_optuna_sweeper): the two stores' tracking URIs. What
+    each printed is `output.txt` beside its store."""
     tmp = tmp_path_factory.mktemp("searches")
     uris = []
     for name in ("first", "second"):
         (tmp / f"{name}-store").mkdir()
         uri = f"sqlite:///{tmp}/{name}-store/mlflow.db"
-        run_main(
+        proc = run_main(
             "-m",
             "+search=break_adam",
             "hydra.sweeper.n_trials=3",
             f"hydra.sweep.dir={tmp}/{name}",
             f"tracking.uri={uri}",
         )
+        (tmp / f"{name}-store" / "output.txt").write_text(proc.stdout + proc.stderr)
         uris.append(uri)
     return uris
+
+
+@pytest.mark.slow
+def test_a_searchs_progress_counts_its_trials_not_their_reference_runs(
+    searches: list[str],
+) -> None:
+    """Each trial runs its reference (AMSGrad on the same problem) as a second child run: the
+    progress says 1/3, 2/3, 3/3 jobs done, never more jobs than the search has."""
+    for uri in searches:
+        output = (Path(uri.removeprefix("sqlite:///")).parent / "output.txt").read_text()
+        done = re.findall(r"sweep: (\d+)/(\d+) jobs done", output)
+        assert done == [("1", "3"), ("2", "3"), ("3", "3")], done
 
 
 @pytest.mark.slow
