@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from src.tracking import store
 from tests import servers
 from tests.conftest import chart_points, start_main
+from tests.test_faults import wait_for_cpu
 from tests.tracking.test_scaling import sweeps
 
 POINTS = 50
@@ -248,8 +249,9 @@ def test_interrupting_a_parallel_sweep_kills_every_run_with_its_trajectory(
         f"tracking.uri={uri}",
         group=True,
     )
-    running_runs(uri, "breaking-adam", 2)
-    time.sleep(4)  # some steps past the first logged point
+    deadline = time.monotonic() + 120
+    for run in running_runs(uri, "breaking-adam", 2):  # each job some steps past its first point:
+        wait_for_cpu(int(run.data.tags[store.OWNER_PID]), 1.0, deadline)  # 1 s of its own CPU
     # Ctrl-C reaches the terminal's whole process group; SIGTERM comes to the launching process
     if signum == signal.SIGINT:
         os.killpg(proc.pid, signum)
