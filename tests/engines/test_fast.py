@@ -19,6 +19,8 @@ schedules, across chunks too. (x agrees bit for bit in practice; the tolerances 
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ import pytest
 import yaml
 from hydra.utils import get_class
 
+from src import PROJECT_ROOT
 from src.build import build_spec, optimizer_factory, run_engine
 from src.engines import fast as fast_engine
 from src.engines import torch_loop
@@ -221,3 +224,41 @@ def test_a_true_divergence_of_a_paper_optimizer_stays_on_the_fast_engine(optim: 
     assert "engine" not in fast.info and fast.steps_done == reference.steps_done
     assert fast.reason == reference.reason
     np.testing.assert_array_equal(fast.x, reference.x)
+
+
+# A process that runs the fast engine on a kernel already in numba's cache and prints how many
+# times numba's compiler ran (numba's event API: "numba:compile" fires on a cache miss only)
+WARM_RUN = """
+import sys
+from numba.core import event
+from src.build import build_spec, optimizer_factory
+from src.engines import fast
+from tests.conftest import make_cfg
+
+class Compiles(event.Listener):
+    count = 0
+    def on_start(self, ev): Compiles.count += 1
+    def on_end(self, ev): pass
+
+cfg = make_cfg(*sys.argv[1:])
+spec, factory = build_spec(cfg), optimizer_factory(cfg)
+with event.install_listener("numba:compile", Compiles()):
+    result = fast.run(spec, factory, "constant")
+print(result.status, Compiles.count)
+"""
+
+
+@pytest.mark.slow
+def test_a_kernel_in_numbas_cache_is_loaded_without_compiling() -> None:
+    """The second process on the same optimizer and fn loads the kernels from the cache (as every
+    sweep after a machine's first does), and runs numba's compiler not at all: a compile that
+    stops at `numba.literally` to retry with the literal code costs ~0.25 s a kernel."""
+    job = ("optim=adam", "fn=stochastic", "steps=100", "replicates=3")
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", WARM_RUN, *job], cwd=PROJECT_ROOT, capture_output=True,
+            text=True, check=True,
+        ).stdout.split()
+        for _ in range(2)
+    ]  # fmt: skip
+    assert runs[1] == ["finished", "0"], runs
