@@ -29,4 +29,8 @@ if __name__ == "__main__":
         from src import cli  # noqa: F401  (torch, MLflow, Hydra's callbacks: what jobs use)
     gc.freeze()  # the start's objects: kept, never scanned again; a job's garbage is collected
     gc.enable()
-    completion.run_or_complete(main)
+    try:
+        completion.run_or_complete(main)
+    finally:  # what the run left: collected now, then the interpreter's teardown rescans none
+        gc.collect()  # of it (torch._dynamo, numba's kernels, the figures: ~1 s of collection)
+        gc.freeze()

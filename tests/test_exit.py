@@ -25,6 +25,27 @@ _file = open(os.environ["UNCLOSED_FILE"], "w")
 _file.write("hello world")  # 11 bytes, buffered: only the teardown flushes them
 """
 
+# A user's Hydra callback that keeps a file it never closes on an object in a reference cycle:
+# only a collection of the cycle (after the sweep, or in the teardown) flushes its bytes
+KEEPER = """
+import os
+from hydra.experimental.callback import Callback
+
+class Keeper(Callback):
+    def __init__(self):
+        self.file = open(os.environ["KEEPER_FILE"], "w")
+        self.me = self
+
+    def on_job_end(self, config, job_return, **kwargs):
+        self.file.write("job ended\\n")
+"""
+KEEPER_CONFIG = """# @package _global_
+hydra:
+  callbacks:
+    keeper:
+      _target_: keeper.Keeper
+"""
+
 
 def sweep(
     tmp_path: Path, *shell: str, env: dict[str, str] | None = None, new_store: bool = False
@@ -62,13 +83,18 @@ def closed_stdout(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     site.mkdir()
     home.mkdir()
     (site / "sitecustomize.py").write_text(UNCLOSED)
+    (site / "keeper.py").write_text(KEEPER)
+    (site / "conf" / "experiment").mkdir(parents=True)  # the user's config folder: a callback
+    (site / "conf" / "experiment" / "keeper.yaml").write_text(KEEPER_CONFIG)
     env = {
         "PYTHONPATH": str(site),
         "UNCLOSED_FILE": str(tmp_path / "unclosed.txt"),
+        "KEEPER_FILE": str(tmp_path / "keeper.txt"),
+        "BREAKING_ADAM_USER_DIR": str(site),
         "HOME": str(home),
         "XDG_CACHE_HOME": "",
     }
-    proc, runs = sweep(tmp_path, ">&-", env=env, new_store=True)
+    proc, runs = sweep(tmp_path, "+experiment=keeper", ">&-", env=env, new_store=True)
     return tmp_path, proc, runs
 
 
@@ -90,11 +116,13 @@ def test_a_sweep_into_a_full_stdout_exits_0_without_tracebacks(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_what_a_users_code_leaves_to_the_teardown_is_kept(closed_stdout: tuple) -> None:
-    """A file opened by the user's own code (here a `sitecustomize`) and never closed: its
-    buffered bytes are written by the interpreter's teardown, which a normal exit runs."""
+    """Files opened by the user's own code (a `sitecustomize`, a callback) and never closed:
+    their buffered bytes are written when the objects holding them are freed, by the process's
+    last collection or the interpreter's teardown, which a normal exit runs."""
     tmp_path, proc, _ = closed_stdout
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "unclosed.txt").read_text() == "hello world"
+    assert (tmp_path / "keeper.txt").read_text() == "job ended\n" * 2  # held in a cycle
 
 
 @pytest.mark.slow
