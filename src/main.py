@@ -4,11 +4,11 @@ import gc
 import sys
 
 if __name__ == "__main__":
-    gc.disable()  # the start makes ~800,000 long-lived objects: no rescans of them (~1 s)
+    gc.disable()  # the start makes ~800,000 long-lived objects: no rescans (src/collector.py)
 
 import hydra  # noqa: E402
 
-from src import completion, streams  # noqa: E402
+from src import collector, completion, streams  # noqa: E402
 from src.config import command_line  # noqa: E402
 from src.config.registration import register  # noqa: E402
 
@@ -27,10 +27,4 @@ if __name__ == "__main__":
     command_line.check(sys.argv[1:])  # before Hydra reads it or instantiates any callback
     if completion.requested(sys.argv[1:]) is None:  # a run, not a tab's query
         from src import cli  # noqa: F401  (torch, MLflow, Hydra's callbacks: what jobs use)
-    gc.freeze()  # the start's objects: kept, never scanned again; a job's garbage is collected
-    gc.enable()
-    try:
-        completion.run_or_complete(main)
-    finally:  # what the run left: collected now, then the interpreter's teardown rescans none
-        gc.collect()  # of it (torch._dynamo, numba's kernels, the figures: ~1 s of collection)
-        gc.freeze()
+    collector.run(completion.run_or_complete, main)  # the collector on, the end frozen

@@ -2,12 +2,10 @@
 
 import gc
 
-gc.disable()  # the imports make ~800,000 long-lived objects: no rescans of them (src/main.py)
+gc.disable()  # the imports make ~800,000 long-lived objects: no rescans of them (src/collector.py)
 
-from src import streams  # noqa: E402
+from src import collector, streams  # noqa: E402
 from src.report.sweep import main  # noqa: E402
 
-gc.freeze()
-gc.enable()
 streams.guard()
-main()
+collector.run(main)
