@@ -93,16 +93,19 @@ def missing_option(arguments: list[str]) -> str | None:
 def unknown_key(arguments: list[str]) -> str | None:
     """One line for a run's override of a key its config does not have (a typo: `stepz=10`,
     `optim.lrr=0.1`, which Hydra reports in six lines and exit 1), naming the keys beside it, as
-    the checks name them for `+stepz=10`; None if every key is there. The config is composed
-    once more for it, with the command line's group options (~0.1 s). In a sweep, as Hydra
-    composes its config before any job, without the swept values: a swept key is each job's,
-    composed by the sweep's own check (`src.sweep_checks`), which lists a job that fails in one
-    line."""
+    the checks name them for `+stepz=10`, or of a value the typed schema cannot take
+    (`merge_problem`); None if every key is there. The config is composed once more for it
+    (~0.1 s), with the command line's overrides: Hydra overrides a key only where it exists, so a
+    config that composes has none unknown; one that does not is composed again with the group
+    options alone, to name the keys beside the unknown one. In a sweep, as Hydra composes its
+    config before any job, without the swept values: a swept key is each job's, composed by the
+    sweep's own check (`src.sweep_checks`), which lists a job that fails in one line."""
     if OTHER_CONFIG.intersection(a.split("=", 1)[0] for a in arguments):
         return None
     from hydra import compose, initialize_config_dir  # noqa: PLC0415
     from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
     from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
+    from hydra.errors import ConfigCompositionException  # noqa: PLC0415
     from omegaconf import DictConfig, OmegaConf  # noqa: PLC0415
 
     typed = overrides(arguments)
@@ -120,6 +123,14 @@ def unknown_key(arguments: list[str]) -> str | None:
         ]
         if not keys:
             return None
+        try:
+            compose("config", overrides=typed, return_hydra_config=True)
+        except ConfigCompositionException as error:
+            failed = error
+        except Exception:  # noqa: BLE001  (a composition error is Hydra's to report)
+            return None
+        else:
+            return None  # it composes: every key overridden is there and takes its value
         choices = [text for text, group in zip(typed, groups, strict=True) if group]
         try:
             cfg = compose("config", overrides=choices, return_hydra_config=True)
@@ -131,25 +142,18 @@ def unknown_key(arguments: list[str]) -> str | None:
             if isinstance(node, DictConfig) and leaf not in node:
                 allowed = ", ".join(str(k) for k in node if not str(k).startswith("_"))
                 return f"{text}: unknown key (allowed: {allowed or 'none'})"
-        return merge_problem(typed)
+        return merge_problem(failed, typed)
 
 
-def merge_problem(typed: list[str]) -> str | None:
+def merge_problem(error: Exception, typed: list[str]) -> str | None:
     """One line for a run's override whose value the typed schema cannot take (`steps=abc`,
-    `dtype=null`: Hydra's five lines and exit 1), as Hydra words the cause; None if the command
-    line composes. Called inside `unknown_key`'s Hydra context."""
-    from hydra import compose  # noqa: PLC0415
-    from hydra.errors import ConfigCompositionException  # noqa: PLC0415
-
-    try:
-        compose("config", overrides=typed, return_hydra_config=True)
-    except ConfigCompositionException as error:
-        failed = str(error).removeprefix("Error merging override ")
-        if failed == str(error) or failed not in typed:  # not one of the user's values
-            return None
-        cause = str(error.__cause__ or "").strip().splitlines()
-        return f"{failed}: {cause[0]}" if cause else None
-    return None
+    `dtype=null`: Hydra's five lines and exit 1), as Hydra words the cause in `error` (the
+    composition of `typed` failed); None if the failure is not one of the user's values."""
+    failed = str(error).removeprefix("Error merging override ")
+    if failed == str(error) or failed not in typed:  # not one of the user's values
+        return None
+    cause = str(error.__cause__ or "").strip().splitlines()
+    return f"{failed}: {cause[0]}" if cause else None
 
 
 def secret_problem(arguments: list[str]) -> str | None:
