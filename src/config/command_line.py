@@ -57,36 +57,32 @@ def missing_option(arguments: list[str]) -> str | None:
     """One line for the first option of a config group that the group does not have (a typo:
     `optim=adamm`, also in a sweep's list: `optim=adam,adamm`), naming the group's options as
     Hydra's search path holds them (conf/, a user's folders, the plugins'); None if all exist.
-    Left to Hydra when the command line points it at other configs (-cp, -cn, -cd)."""
-    if OTHER_CONFIG.intersection(a.split("=", 1)[0] for a in arguments):
-        return None
-    from hydra import initialize_config_dir  # noqa: PLC0415
+    Called inside `check`'s Hydra context."""
     from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
     from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
     from hydra.core.override_parser.types import ValueType  # noqa: PLC0415
 
     parsed = OverridesParser.create().parse_overrides(overrides(arguments))
-    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
-        loader = GlobalHydra.instance().config_loader()
-        for override in parsed:
-            if override.is_delete() or override.value_type == ValueType.GLOB_CHOICE_SWEEP:
-                continue  # a glob picks among the options that exist
-            group = override.key_or_group
-            options = loader.get_group_options(group)
-            if not options:  # a value's key (optim.lr, steps), not a group
-                continue
-            if override.is_discrete_sweep():
-                chosen = list(override.sweep_string_iterator())
-            elif override.is_sweep_override():
-                continue  # an interval: a sampler's, for a search to draw from
-            else:
-                value = override.value()
-                chosen = [] if value is None else [str(value)]  # null: no option chosen
-            for name in chosen:
-                if name not in options and name != "null":
-                    return f"{group}={name}: no such option of {group} (its options: " + (
-                        ", ".join(options) + ")"
-                    )
+    loader = GlobalHydra.instance().config_loader()
+    for override in parsed:
+        if override.is_delete() or override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+            continue  # a glob picks among the options that exist
+        group = override.key_or_group
+        options = loader.get_group_options(group)
+        if not options:  # a value's key (optim.lr, steps), not a group
+            continue
+        if override.is_discrete_sweep():
+            chosen = list(override.sweep_string_iterator())
+        elif override.is_sweep_override():
+            continue  # an interval: a sampler's, for a search to draw from
+        else:
+            value = override.value()
+            chosen = [] if value is None else [str(value)]  # null: no option chosen
+        for name in chosen:
+            if name not in options and name != "null":
+                return f"{group}={name}: no such option of {group} (its options: " + (
+                    ", ".join(options) + ")"
+                )
     return None
 
 
@@ -99,10 +95,9 @@ def unknown_key(arguments: list[str]) -> str | None:
     config that composes has none unknown; one that does not is composed again with the group
     options alone, to name the keys beside the unknown one. In a sweep, as Hydra composes its
     config before any job, without the swept values: a swept key is each job's, composed by the
-    sweep's own check (`src.sweep_checks`), which lists a job that fails in one line."""
-    if OTHER_CONFIG.intersection(a.split("=", 1)[0] for a in arguments):
-        return None
-    from hydra import compose, initialize_config_dir  # noqa: PLC0415
+    sweep's own check (`src.sweep_checks`), which lists a job that fails in one line. Called
+    inside `check`'s Hydra context."""
+    from hydra import compose  # noqa: PLC0415
     from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
     from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
     from hydra.errors import ConfigCompositionException  # noqa: PLC0415
@@ -113,36 +108,35 @@ def unknown_key(arguments: list[str]) -> str | None:
     if {"-m", "--multirun"}.intersection(arguments):
         fixed = [(t, o) for t, o in zip(typed, parsed, strict=True) if not o.is_sweep_override()]
         typed, parsed = [t for t, _ in fixed], [o for _, o in fixed]
-    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
-        loader = GlobalHydra.instance().config_loader()
-        groups = [bool(loader.get_group_options(o.key_or_group)) for o in parsed]
-        keys = [
-            (text, o.key_or_group)
-            for text, o, group in zip(typed, parsed, groups, strict=True)
-            if not (group or o.is_add() or o.is_force_add() or o.is_delete() or o.package)
-        ]
-        if not keys:
-            return None
-        try:
-            compose("config", overrides=typed, return_hydra_config=True)
-        except ConfigCompositionException as error:
-            failed = error
-        except Exception:  # noqa: BLE001  (a composition error is Hydra's to report)
-            return None
-        else:
-            return None  # it composes: every key overridden is there and takes its value
-        choices = [text for text, group in zip(typed, groups, strict=True) if group]
-        try:
-            cfg = compose("config", overrides=choices, return_hydra_config=True)
-        except Exception:  # noqa: BLE001  (a composition error is Hydra's to report)
-            return None
-        for text, key in keys:
-            parent, _, leaf = key.rpartition(".")
-            node = OmegaConf.select(cfg, parent) if parent else cfg
-            if isinstance(node, DictConfig) and leaf not in node:
-                allowed = ", ".join(str(k) for k in node if not str(k).startswith("_"))
-                return f"{text}: unknown key (allowed: {allowed or 'none'})"
-        return merge_problem(failed, typed)
+    loader = GlobalHydra.instance().config_loader()
+    groups = [bool(loader.get_group_options(o.key_or_group)) for o in parsed]
+    keys = [
+        (text, o.key_or_group)
+        for text, o, group in zip(typed, parsed, groups, strict=True)
+        if not (group or o.is_add() or o.is_force_add() or o.is_delete() or o.package)
+    ]
+    if not keys:
+        return None
+    try:
+        compose("config", overrides=typed, return_hydra_config=True)
+    except ConfigCompositionException as error:
+        failed = error
+    except Exception:  # noqa: BLE001  (a composition error is Hydra's to report)
+        return None
+    else:
+        return None  # it composes: every key overridden is there and takes its value
+    choices = [text for text, group in zip(typed, groups, strict=True) if group]
+    try:
+        cfg = compose("config", overrides=choices, return_hydra_config=True)
+    except Exception:  # noqa: BLE001  (a composition error is Hydra's to report)
+        return None
+    for text, key in keys:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if isinstance(node, DictConfig) and leaf not in node:
+            allowed = ", ".join(str(k) for k in node if not str(k).startswith("_"))
+            return f"{text}: unknown key (allowed: {allowed or 'none'})"
+    return merge_problem(failed, typed)
 
 
 def merge_problem(error: Exception, typed: list[str]) -> str | None:
@@ -189,10 +183,20 @@ def check(arguments: list[str]) -> None:
         grammar_problem(arguments)
         or secret_problem(arguments)
         or next(user_folder_problems(), None)  # before the options its folder would add
-        or missing_option(arguments)
-        or unknown_key(arguments)
+        or composition_problem(arguments)
         or code_override(overrides(arguments))
     )
     if refused:
         print(f"error: {refused}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def composition_problem(arguments: list[str]) -> str | None:
+    """`missing_option`, then `unknown_key`, in one Hydra context on the project's `conf/`; left to
+    Hydra when the command line points it at other configs (-cp, -cn, -cd)."""
+    if OTHER_CONFIG.intersection(a.split("=", 1)[0] for a in arguments):
+        return None
+    from hydra import initialize_config_dir  # noqa: PLC0415
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        return missing_option(arguments) or unknown_key(arguments)
