@@ -105,6 +105,16 @@ def child_runs(client: MlflowClient, experiment: str, parent: str) -> list[Any]:
     return sorted(runs, key=lambda r: (int(r.data.tags.get("job", "0") or 0), r.info.start_time))
 
 
+def newly_ended(client: MlflowClient, experiment: str, parent: str, seen: set[str]) -> list[Any]:
+    """The sweep's child runs that have ended, but those in `seen` (run ids): a progress line
+    reads the runs ended since the last, so a sweep of n jobs reads n runs, not n²/2 (the filter
+    names the runs seen: MLflow parses 1,000 ids in ~0.1 s)."""
+    query = f"tags.`{tracking.PARENT_TAG}` = '{parent}' and attributes.status != 'RUNNING'"
+    if seen:
+        query += f" and attributes.run_id NOT IN ({', '.join(repr(i) for i in sorted(seen))})"
+    return tracking.retry(lambda: client.search_runs([experiment], query, max_results=50000))
+
+
 def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -125,14 +135,18 @@ class SweepSummary(Callback):
 
     Jobs done are counted in the store (the sweep's child runs that have ended), not in this
     object: a parallel launcher (joblib, submitit, Ray) ends each job in a worker holding its own
-    pickled copy, which could only count its own jobs."""
+    pickled copy, which could only count its own jobs. Each copy remembers the ended runs it has
+    read (`seen`) and asks the store only for the others (`newly_ended`)."""
 
     def __init__(self) -> None:
         self.total, self.began = 0, 0.0
+        self.seen: set[str] = set()  # the ended child runs read so far (ids)
+        self.done = 0  # of them, the sweep's jobs (a search's reference runs left out)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.total = int(os.environ.get(JOBS_ENV, "0") or 0)  # set by the sweep's own callback
         self.began = time.time()  # wall clock: the workers' copies read it too
+        self.seen, self.done = set(), 0
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         parent = parent_run_id(config.hydra.sweep.dir if "hydra" in config else None)
@@ -142,10 +156,10 @@ class SweepSummary(Callback):
             client, experiment = tracking.connect(
                 str(config.tracking.uri), str(config.tracking.experiment)
             )
-            done = sum(
-                r.info.status != "RUNNING" and r.data.tags.get("search.role") != "reference"
-                for r in child_runs(client, experiment, parent)
-            )  # a search trial's reference run is a second child of the same job
+            for run in newly_ended(client, experiment, parent, self.seen):
+                self.seen.add(run.info.run_id)  # a search trial's reference run is a second
+                self.done += run.data.tags.get("search.role") != "reference"  # child of its job
+            done = self.done
         except Exception as error:  # noqa: BLE001  (a progress line never fails a job)
             log.warning("sweep: jobs done unknown: %s", tracking.redact(str(error)))
             return
