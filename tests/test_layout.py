@@ -143,6 +143,20 @@ def test_no_module_over_400_lines() -> None:
     assert not long, long
 
 
+@pytest.mark.parametrize("name", ["yogi", "amsgrad_paper"])
+def test_an_optimizer_of_the_project_lives_in_its_module_and_the_registry(name: str) -> None:
+    """One optimizer, one module: its name (any case) is written in `src/optimizers/<name>.py`
+    and in the registry (`src/optimizers/__init__.py`), nowhere else in the source (issue 26:
+    `grep -rli yogi src` lists at most 2 files). Optimizers named elsewhere on purpose (Adam, the
+    default; SGD, RMSprop, the schema's examples) are not asked."""
+    found = sorted(
+        str(path.relative_to(PROJECT_ROOT))
+        for path in [*SRC.rglob("*.py"), *(PROJECT_ROOT / "hydra_plugins").rglob("*.py")]
+        if name in path.read_text().lower()
+    )
+    assert found == ["src/optimizers/__init__.py", f"src/optimizers/{name}.py"], found
+
+
 def loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
     """Which of `modules` a fresh interpreter holds after running `code` (from the project root)."""
     probe = f"import sys; {code}; print(sorted(m for m in {modules!r} if m in sys.modules))"

@@ -3,7 +3,7 @@
 A key's value in `hydra.sweeper.params` (or on the command line) is one of
 
 - a fixed value (`fn=periodic`, `steps=3000`): given to every trial;
-- a plain list (`optim=adam,yogi`): one study per value (as Hydra's basic sweeper runs each);
+- a plain list (`optim=adam,amsgrad`): one study per value (as Hydra's basic sweeper runs each);
 - a distribution the sampler draws from:
   `interval(a, b)` a float in [a, b], `int(interval(a, b))` an integer in [a, b],
   `range(a, b, s)` the values of Hydra's range (b excluded), `choice(x, y)` a category;
