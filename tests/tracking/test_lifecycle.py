@@ -77,7 +77,8 @@ def store_has_runs(uri: str) -> bool:
 
 
 def three_sweeps_at_once(uri: str, experiment: str) -> list[Path]:
-    """Three sweeps started together, with the default sweep folder, seeds 1, 2, 3."""
+    """Three sweeps started together, with the default sweep folder, seeds 1, 2, 3 (what is
+    shared is the store and the folders: no figures, no report)."""
     procs = [
         start_main(
             "-m",
@@ -86,6 +87,8 @@ def three_sweeps_at_once(uri: str, experiment: str) -> list[Path]:
             f"seed={seed}",
             "steps=2000",
             f"log.points={POINTS}",
+            "log.figures=false",
+            "log.report=false",
             "engine=torch",
             f"tracking.uri={uri}",
             f"tracking.experiment={experiment}",
