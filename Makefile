@@ -32,12 +32,11 @@ sweep: install  ## the paper's Figure 1 and its report (JOBS=N: N worker process
 figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="--parent RUN_ID")
 	$(PY) -m src.report $(ARGS)
 
-# A file's tests together on one worker (a module's fixture made once), the longest files first
-# (tests/conftest.py); the 25 slowest listed.
+# A file's tests together on one worker (a module's fixture made once); the 25 slowest listed.
 # The whole suite on three workers for two cores: its tests wait ~10% of the time (servers
 # starting, signals, retry budgets), and a third worker computes meanwhile (docs/testing.md:
 # 11:49 against 12:14 on two). The in-process tests never wait: two workers, one a core.
-TESTS   := --dist loadfile --no-loadscope-reorder --durations=25   # files in tests/conftest.py's order
+TESTS   := --dist loadfile --durations=25
 # The suite starts many Python processes: each reads the project's bytecode (and pytest
 # its rewritten tests) from __pycache__/ (ignored by git) instead of compiling every source again,
 # even where the environment asks Python not to write bytecode (PYTHONDONTWRITEBYTECODE=1)

@@ -98,34 +98,6 @@ def make_cfg(*overrides: str) -> DictConfig:
 _EMPTY_STORE: list[Path] = []  # this test process's migrated empty store, made once
 
 
-# pytest-xdist (`--dist loadfile --no-loadscope-reorder`, the Makefile's) hands whole files to
-# its workers in the order below. Its own order (the files with the most tests first) started the
-# process-heavy files, which have a dozen tests each, last: one worker then ran them alone while
-# the others idled. Here: the longest files first (worker-seconds measured in docs/testing.md),
-# then every other file with a slow test, then the in-process files, which fill the end.
-LONGEST_FIRST = (
-    "tracking/test_scaling.py",
-    "tracking/test_lifecycle.py",
-    "test_faults.py",
-    "engines/test_fast_matrix.py",
-    "report/test_figures_bounded.py",
-    "engines/test_divergence.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    tests = Path(__file__).parent
-
-    def rank(item: pytest.Item) -> tuple[int, int]:
-        name = item.path.relative_to(tests).as_posix()
-        if name in LONGEST_FIRST:
-            return 0, LONGEST_FIRST.index(name)
-        return (1 if item.path in slow_files else 2), 0
-
-    items.sort(key=rank)  # stable: a file's tests, and the files of one rank, keep their order
-
-
 def seed_store(database: Path) -> str:
     """Make `database` an empty MLflow SQLite store (a copy of one migrated once per test process:
     MLflow migrates a new file through every schema revision, ~2.5 s); its tracking URI. The
