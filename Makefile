@@ -35,7 +35,8 @@ figure: install  ## report the latest sweep: Figure 1, heatmaps, summary (ARGS="
 # A file's tests together on one worker (a module's fixture made once); the 25 slowest listed.
 # The whole suite on three workers for two cores: its tests wait ~10% of the time (servers
 # starting, signals, retry budgets), and a third worker computes meanwhile (docs/testing.md:
-# 11:49 against 12:14 on two, 12:17 on four). The in-process tests never wait: two workers, one a core.
+# 11:49 against 12:14 on two, 12:17 on four). The in-process tests never wait: two workers,
+# one a core.
 TESTS   := --dist loadfile --durations=25
 # The suite starts many Python processes: each reads the project's bytecode (and pytest
 # its rewritten tests) from __pycache__/ (ignored by git) instead of compiling every source again,
