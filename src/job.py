@@ -301,11 +301,7 @@ def log_outcome(
     `<artifact>.png` (when there is anything to draw and `log.figures`). `clock` gets the laps
     `logging` and `figure` (drawn and saved)."""
     clock = clock or Stopwatch()
-    steps, histories = result.log_steps.tolist(), result.histories()
-    for names, first in chart_histories(result):
-        logged = {k: np.asarray(histories[k]).tolist()[first:] for k in names}
-        tracking.log_histories(client, run_id, steps[first:], logged)
-    tracking.log_metrics(client, run_id, result.finals(), step=result.steps_done)
+    tracking.log_result(client, run_id, result)
     try:
         with tempfile.TemporaryDirectory() as name:
             folder = Path(name)
@@ -329,21 +325,6 @@ def log_outcome(
         raise tracking.StoreError(
             f"artifacts: cannot write{where}: {error.strerror or error}"
         ) from error
-
-
-def chart_histories(result: Result) -> list[tuple[list[str], int]]:
-    """Which histories MLflow gets from which logged point: R_t/t (`avg_regret`, and its band
-    `avg_regret_std`) from the second one when the first is t = 1 and more follow, every other
-    history from the first.
-
-    R_1/1 = f_1(x_1) − min_F f_1 is the first loss's whole range (1010 on Figure 1's online
-    problem) while R_t/t later is below 1: MLflow's default chart, linear from its largest value,
-    would show a flat line. The run's `trajectory.npz` keeps every point."""
-    names = list(result.histories())
-    late = [k for k in names if k in ("avg_regret", "avg_regret_std")]
-    if not (late and len(result.log_steps) > 2 and result.log_steps[0] == 1):
-        return [(names, 0)]
-    return [([k for k in names if k not in late], 0), (late, 1)]
 
 
 def keep_locally(result: Result, hydra_dir: Path | None) -> Path | None:

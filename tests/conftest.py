@@ -183,8 +183,8 @@ def run_main(
 
 def chart_points(name: str, points: int) -> int:
     """Points of a metric history in MLflow for a run logged on `points` grid points: R_t/t
-    (`avg_regret`) leaves out t = 1, which would flatten MLflow's chart (src.job.chart_histories).
-    """
+    (`avg_regret`) leaves out t = 1, which would flatten MLflow's chart
+    (src.tracking.store.chart_histories)."""
     return points - 1 if name == "avg_regret" else points
 
 

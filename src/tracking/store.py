@@ -2,10 +2,10 @@
 (`calls` bounds each call, `health` checks the store first, `owners` reaps runs whose process is
 gone, `redaction` keeps passwords out).
 
-Knows nothing of optimizers or problems: it logs dictionaries and arrays it is given. A SQLite
-store's "database is locked" is waited out with backoff; a server's transient errors are retried by
-MLflow itself within one bounded budget (`HTTP_BUDGET`, under 30 s a call); then the call fails
-loudly, so a metric history never has a silent gap.
+Knows nothing of optimizers or problems: it logs the dictionaries, arrays and results it is
+given. A SQLite store's "database is locked" is waited out with backoff; a server's transient
+errors are retried by MLflow itself within one bounded budget (`HTTP_BUDGET`, under 30 s a
+call); then the call fails loudly, so a metric history never has a silent gap.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -162,6 +163,30 @@ def log_metrics(
     client: MlflowClient, run_id: str, values: Mapping[str, float], step: int = 0
 ) -> None:
     log_histories(client, run_id, [step], {k: [v] for k, v in values.items()})
+
+
+def log_result(client: MlflowClient, run_id: str, result: Any) -> None:
+    """A run's result (`src.engines.result.Result`) as MLflow metrics: each history at its logged
+    steps (`chart_histories` says from which point), the finals at its last step."""
+    steps, histories = result.log_steps.tolist(), result.histories()
+    for names, first in chart_histories(steps, list(histories)):
+        logged = {k: np.asarray(histories[k]).tolist()[first:] for k in names}
+        log_histories(client, run_id, steps[first:], logged)
+    log_metrics(client, run_id, result.finals(), step=result.steps_done)
+
+
+def chart_histories(steps: Sequence[int], names: Sequence[str]) -> list[tuple[list[str], int]]:
+    """Which histories MLflow gets from which logged point: R_t/t (`avg_regret`, and its band
+    `avg_regret_std`) from the second one when the first is t = 1 and more follow, every other
+    history from the first.
+
+    R_1/1 = f_1(x_1) − min_F f_1 is the first loss's whole range (1010 on Figure 1's online
+    problem) while R_t/t later is below 1: MLflow's default chart, linear from its largest value,
+    would show a flat line. The run's `trajectory.npz` keeps every point."""
+    late = [k for k in names if k in ("avg_regret", "avg_regret_std")]
+    if not (late and len(steps) > 2 and steps[0] == 1):
+        return [(list(names), 0)]
+    return [([k for k in names if k not in late], 0), (late, 1)]
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> None:
