@@ -8,7 +8,7 @@ Measures (Adam with amsgrad=True, lr 0.001, betas (0.9, 0.99), x clamped to [−
      from the seeded streams) the stochastic problem,
 then the wall time of the default sweep (4 × 6,000,000 steps, Python start, imports, MLflow
 logging and the sweep's report included) in a subprocess, beside the import floor and the sweep's
-bound (`src.bench_bound`: its compute and MLflow records alone); a 60-job grid's (with its time
+bound (`src.bench_bound`: its compute, metrics and arrays alone); a 60-job grid's (with its time
 per job after the first), a counterexample search's, a user's SignSGD swept over 64 step sizes
 under the batched launcher against one such job alone (`src.bench_batched`), and where one job's
 time goes with the numba kernels' first compile (`src.bench_job`). Prints Markdown tables; ratios
@@ -161,8 +161,8 @@ def sweep_against_floor(rounds: int = 3) -> tuple[float, float, float]:
 
 
 def bound_seconds() -> float:
-    """Wall time of `python -m src.bench_bound` (the default sweep's four jobs' compute and MLflow
-    records, nothing else) into a store that exists, its kernels warm, as the sweep's."""
+    """Wall time of `python -m src.bench_bound` (the default sweep's four jobs' compute, metrics
+    and arrays, nothing else) into a store that exists, its kernels warm, as the sweep's."""
     warm_kernels()
     with tempfile.TemporaryDirectory() as folder:
         uri = f"sqlite:///{folder}/mlflow.db"
@@ -249,8 +249,8 @@ def main() -> None:
         print(
             f"Default sweep ({SWEEP}, into an existing store): {sweep:.1f} s wall; "
             f'`python -c "import torch, mlflow"` beside it: {floor:.1f} s; '
-            f"ratio {sweep / floor:.2f}. Its bound (`src.bench_bound`: the four jobs' compute "
-            f"and MLflow records alone, in one process): {bound:.1f} s, ratio {bound / floor:.2f}. "
+            f"ratio {sweep / floor:.2f}. Its bound (`src.bench_bound`: the four jobs' compute, "
+            f"metrics and arrays alone, in one process): {bound:.1f} s, ratio {bound / floor:.2f}. "
             "The fastest of 3 alternating rounds each."
         )
     if "grid" in parts:

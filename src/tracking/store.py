@@ -3,9 +3,10 @@
 gone, `redaction` keeps passwords out).
 
 Knows nothing of optimizers or problems: it logs the dictionaries, arrays and results it is
-given. A SQLite store's "database is locked" is waited out with backoff; a server's transient
-errors are retried by MLflow itself within one bounded budget (`HTTP_BUDGET`, under 30 s a
-call); then the call fails loudly, so a metric history never has a silent gap.
+given (`chart_histories` knows R_t/t's histories by name only). A SQLite store's "database is
+locked" is waited out with backoff; a server's transient errors are retried by MLflow itself
+within one bounded budget (`HTTP_BUDGET`, under 30 s a call); then the call fails loudly, so a
+metric history never has a silent gap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from mlflow.entities import Metric, Param, RunStatus
@@ -165,9 +166,20 @@ def log_metrics(
     log_histories(client, run_id, [step], {k: [v] for k, v in values.items()})
 
 
-def log_result(client: MlflowClient, run_id: str, result: Any) -> None:
-    """A run's result (`src.engines.result.Result`) as MLflow metrics: each history at its logged
-    steps (`chart_histories` says from which point), the finals at its last step."""
+class Logged(Protocol):
+    """What `log_result` reads of a run's result (`src.engines.result.Result`)."""
+
+    log_steps: np.ndarray  # [P] the logged steps
+    steps_done: int
+
+    def histories(self) -> Mapping[str, np.ndarray]: ...
+
+    def finals(self) -> Mapping[str, float]: ...
+
+
+def log_result(client: MlflowClient, run_id: str, result: Logged) -> None:
+    """A run's result as MLflow metrics: each history at its logged steps (`chart_histories` says
+    from which point), the finals at its last step."""
     steps, histories = result.log_steps.tolist(), result.histories()
     for names, first in chart_histories(steps, list(histories)):
         logged = {k: np.asarray(histories[k]).tolist()[first:] for k in names}
