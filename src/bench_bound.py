@@ -65,7 +65,7 @@ def adam_keywords(optim: str) -> dict:
 
 
 def main(uri: str, steps: int | None = None) -> None:
-    top = conf("config.yaml")
+    top, box = conf("config.yaml"), conf("projection/box.yaml")
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(EXPERIMENT)
     experiment = found.experiment_id if found else client.create_experiment(EXPERIMENT)
@@ -78,7 +78,7 @@ def main(uri: str, steps: int | None = None) -> None:
             node, replicates = node.get("fn", node), int(node.get("replicates", 1))
             spec = RunSpec(
                 instance(node),
-                instance(conf("projection/box.yaml")),
+                instance(box),
                 steps=steps or int(top["steps"]),
                 replicates=replicates,
                 seed=int(top["seed"]),
